@@ -1,0 +1,5 @@
+import sys
+
+from linecube.cli import main
+
+sys.exit(main())

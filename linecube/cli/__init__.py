@@ -1,0 +1,52 @@
+"""The ``linecube`` command: one verb per pipeline step, each a thin layer over the Python API.
+
+Each verb lives in ``linecube/cli/<verb>.py`` and defines ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int``. Verb modules import heavy libraries (torch, dask) inside ``run`` so
+that ``linecube --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from linecube import __version__
+from linecube.errors import LinecubeError
+
+VERBS = (
+    "demo", "simulate", "download", "ingest", "inspect", "train", "embed", "score", "similar",
+    "umap", "bpt", "evaluate", "report", "explore",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb registered."""
+    parser = argparse.ArgumentParser(
+        prog="linecube", description="ConvLSTM autoencoders for IFU emission-line maps.")
+    parser.add_argument("--version", action="version", version=f"linecube {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb in VERBS:
+        module = importlib.import_module(f"linecube.cli.{verb}")
+        p = sub.add_parser(verb, help=module.HELP, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run the verb, turn linecube errors into one clear message."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LinecubeError as exc:
+        print(f"linecube {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"linecube {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Readers for survey files: each returns :class:`linecube.io.galaxy.Galaxy` objects."""

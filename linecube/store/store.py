@@ -1,0 +1,207 @@
+"""A chunked, versioned, append-only store of preprocessed galaxies.
+
+Layout of a store directory::
+
+    STORE/
+      store.json          schema version, line list, map size, preprocessing settings
+      arrays.zarr/        x      (N, L, H, W) float32  normalised, stretched flux
+                          weight (N, L, H, W) uint8    1 where the spaxel is valid, else 0
+                          ivar   (N, L, H, W) float32  inverse variance of x (0 where invalid)
+      catalogue.parquet   one row per galaxy; row i describes arrays[i]
+      rejections.parquet  files that were not ingested, with the reason
+
+The catalogue is the commit record: arrays are written first, then the catalogue is replaced
+atomically. Rows of the arrays beyond ``len(catalogue)`` (left by a killed append) are never
+visible and are overwritten by the next append.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from linecube.config import StrictModel
+from linecube.errors import InputFileError
+
+SCHEMA_VERSION = 1
+ARRAYS = {"x": "float32", "weight": "uint8", "ivar": "float32"}
+REJECTION_COLUMNS = ["file", "reason"]
+
+
+class StoreMeta(StrictModel):
+    """What every consumer of a store must agree with (a model refuses a store that differs)."""
+
+    schema_version: int = SCHEMA_VERSION
+    lines: list[str]
+    size: int
+    preprocess: dict[str, Any]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as Parquet atomically."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """A store opened for reading (lazily) or appending.
+
+    Array access is lazy: ``store.x[i]`` reads one galaxy's (L, H, W) chunk from disk.
+    """
+
+    def __init__(self, path: Path, meta: StoreMeta, catalogue: pd.DataFrame, mode: str):
+        self.path = Path(path)
+        self.meta = meta
+        self.catalogue = catalogue
+        self.mode = mode
+        group = zarr.open_group(self.path / "arrays.zarr", mode="r" if mode == "r" else "r+")
+        self._arrays = {name: group[name] for name in ARRAYS}
+
+    # ---------------------------------------------------------------- creation / opening
+    @classmethod
+    def create(cls, path: str | Path, meta: StoreMeta) -> Store:
+        """Create an empty store; raises if ``path`` already holds one."""
+        path = Path(path)
+        if (path / "store.json").exists():
+            raise InputFileError(path, "a store already exists here; open it with Store.open")
+        path.mkdir(parents=True, exist_ok=True)
+        n_lines, size = len(meta.lines), meta.size
+        group = zarr.open_group(path / "arrays.zarr", mode="w")
+        for name, dtype in ARRAYS.items():
+            group.create_array(name, shape=(0, n_lines, size, size),
+                               chunks=(1, n_lines, size, size), dtype=dtype, fill_value=0)
+        atomic_write_parquet(pd.DataFrame(), path / "catalogue.parquet")
+        atomic_write_bytes(path / "store.json", meta.model_dump_json(indent=2).encode())
+        return cls(path, meta, pd.DataFrame(), mode="a")
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> Store:
+        """Open an existing store (``mode`` ``"r"`` or ``"a"``) with a clear error if unusable."""
+        path = Path(path)
+        meta_path = path / "store.json"
+        if not meta_path.is_file():
+            raise InputFileError(path, "not a linecube store (no store.json); run `linecube ingest` first")
+        try:
+            raw = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFileError(meta_path, f"corrupt store metadata: {exc}") from None
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise InputFileError(
+                meta_path, f"store schema version {version} is not supported (this linecube "
+                f"reads version {SCHEMA_VERSION}); re-ingest the files")
+        meta = StoreMeta.model_validate(raw)
+        catalogue = pd.read_parquet(path / "catalogue.parquet")
+        return cls(path, meta, catalogue, mode=mode)
+
+    @classmethod
+    def open_or_create(cls, path: str | Path, meta: StoreMeta) -> Store:
+        """Open for appending if it exists (and agrees with ``meta``), else create it."""
+        path = Path(path)
+        if not (path / "store.json").exists():
+            return cls.create(path, meta)
+        store = cls.open(path, mode="a")
+        if store.meta != meta:
+            raise InputFileError(
+                path, "existing store was made with other settings "
+                f"(store: {store.meta.model_dump()}, requested: {meta.model_dump()}); "
+                "use a new store directory")
+        return store
+
+    # ---------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return len(self.catalogue)
+
+    @property
+    def x(self) -> zarr.Array:
+        """(N_alloc, L, H, W) float32; only the first ``len(self)`` rows are committed."""
+        return self._arrays["x"]
+
+    @property
+    def weight(self) -> zarr.Array:
+        """(N_alloc, L, H, W) uint8 validity weights."""
+        return self._arrays["weight"]
+
+    @property
+    def ivar(self) -> zarr.Array:
+        """(N_alloc, L, H, W) float32 inverse variance in normalised units."""
+        return self._arrays["ivar"]
+
+    def read(self, index: int | slice | Sequence[int]) -> dict[str, np.ndarray]:
+        """Arrays of the galaxies at ``index`` (committed rows only)."""
+        n = len(self)
+        if isinstance(index, slice):
+            index = range(*index.indices(n))
+        idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"index out of range for a store of {n} galaxies")
+        return {name: arr.get_orthogonal_selection((idx,)) for name, arr in self._arrays.items()}
+
+    def rejections(self) -> pd.DataFrame:
+        """The rejection table (file, reason), empty if there is none."""
+        path = self.path / "rejections.parquet"
+        if not path.exists():
+            return pd.DataFrame(columns=REJECTION_COLUMNS)
+        return pd.read_parquet(path)
+
+    # ---------------------------------------------------------------- writing
+    def append(self, arrays: dict[str, np.ndarray], rows: list[dict[str, Any]]) -> None:
+        """Append galaxies and commit them atomically.
+
+        Args:
+            arrays: ``{"x": (B, L, H, W), "weight": (B, L, H, W), "ivar": (B, L, H, W)}``.
+            rows: B catalogue rows (dicts with the same keys as existing rows).
+        """
+        if self.mode == "r":
+            raise PermissionError(f"{self.path}: store opened read-only")
+        b = len(rows)
+        expected = (b, len(self.meta.lines), self.meta.size, self.meta.size)
+        for name in ARRAYS:
+            if arrays[name].shape != expected:
+                raise ValueError(f"array {name!r} has shape {arrays[name].shape}, expected {expected}")
+        start = len(self)
+        for name, dtype in ARRAYS.items():
+            arr = self._arrays[name]
+            if arr.shape[0] < start + b:
+                arr.resize((start + b, *arr.shape[1:]))
+            arr[start:start + b] = arrays[name].astype(dtype, copy=False)
+        new = pd.DataFrame(rows)
+        catalogue = new if self.catalogue.empty else pd.concat([self.catalogue, new], ignore_index=True)
+        atomic_write_parquet(catalogue, self.path / "catalogue.parquet")
+        self.catalogue = catalogue
+
+    def write_rejections(self, rejections: pd.DataFrame) -> None:
+        """Replace the rejection table (columns ``file``, ``reason``) atomically."""
+        atomic_write_parquet(rejections[REJECTION_COLUMNS].reset_index(drop=True),
+                             self.path / "rejections.parquet")

@@ -1,0 +1,38 @@
+import pytest
+
+from linecube.errors import ConfigError
+from linecube.lines import DR15_LINES, DR17_LINES, PRESETS, line, resolve_lines
+
+
+def test_catalogue_sizes_and_header_order():
+    assert len(DR17_LINES) == 35 and len(DR15_LINES) == 22
+    assert [ln.name for ln in DR17_LINES].index("Ha-6564") == 23  # C24 in DR17
+    assert [ln.name for ln in DR15_LINES].index("Ha-6564") == 18  # 0-based 18 in DR15
+
+
+def test_presets():
+    assert len(PRESETS["mantha19"]) == 19
+    assert len(PRESETS["dr17-optical"]) == 25
+    assert "Hthe-3798" not in PRESETS["dr17-optical"]
+    assert resolve_lines() == resolve_lines("mantha19")
+    assert resolve_lines("strong")[0] == "Hb-4862"
+
+
+def test_ties():
+    assert line("OIII-4960").tied_to == "OIII-5008" and line("OIII-4960").tie_ratio == 0.35
+    assert line("NII-6549").tie_ratio == 0.34
+    dr15 = {ln.name: ln for ln in DR15_LINES}
+    assert dr15["NeIII-3968"].tied_to is None and dr15["OI-6365"].tie_ratio == 0.328
+
+
+def test_custom_list_sorted_by_wavelength():
+    assert resolve_lines(["Ha-6564", "Hb-4862"]) == ("Hb-4862", "Ha-6564")
+
+
+def test_unknown_line_lists_valid_names():
+    with pytest.raises(ConfigError, match="Halpha.*valid DAP channel names.*Ha-6564"):
+        resolve_lines(["Halpha"])
+    with pytest.raises(ConfigError, match="unknown line preset"):
+        resolve_lines("nope")
+    with pytest.raises(ConfigError, match="repeats"):
+        resolve_lines(["Ha-6564", "Ha-6564"])
