@@ -1,11 +1,45 @@
-"""linecube embed (not written yet)."""
+"""Embed every galaxy of a store with a trained model.
 
-HELP = "embed (not written yet)"
+Writes into ANALYSIS_DIR: latents.zarr (mu, and logvar for a VAE), spaxel_error.zarr,
+recon.zarr (with --save-recon) and the catalogue (Parquet + FITS) with the reconstruction
+scores score_recon and score_recon_<line>. An interrupted run resumes where it stopped.
+
+Example:
+  linecube embed --model runs/demo/model.safetensors --store store --out analysis
+"""
+
+from __future__ import annotations
+
+HELP = "latent vectors and reconstruction errors of every galaxy"
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("--model", required=True, help="model file (RUN_DIR/model.safetensors)")
+    parser.add_argument("--store", required=True, help="the store to embed")
+    parser.add_argument("--out", required=True, help="analysis directory")
+    parser.add_argument("--config", help="TOML/YAML file with embed settings")
+    parser.add_argument("--batch-size", type=int, help="galaxies per forward pass (32)")
+    parser.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--save-recon", action="store_true", default=None,
+                        help="also write recon.zarr")
+    parser.add_argument("--error", choices=["l1", "mse"], help="per-spaxel error (l1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args):
-    raise NotImplementedError("linecube embed is not written yet")
+    from linecube.analysis.cli_support import make_config
+    from linecube.analysis.embed import EmbedConfig, embed, resolve_device
+    from linecube.store import Store
+    from linecube.training.modelfile import load_model
+
+    cfg = make_config(EmbedConfig, args.config, {
+        "batch_size": args.batch_size, "device": args.device, "save_recon": args.save_recon,
+        "error": args.error})
+    loaded = load_model(args.model)
+    store = Store.open(args.store)
+    cat = embed(loaded.model, store, args.out, cfg, model_path=args.model,
+                model_store_meta=loaded.store_meta, progress=not args.no_progress)
+    print(f"embedded {len(cat)} galaxies on {resolve_device(cfg.device)} into {args.out} "
+          f"(latents.zarr, spaxel_error.zarr{', recon.zarr' if cfg.save_recon else ''}, "
+          "catalogue.parquet/.fits); next: linecube score " + str(args.out))
+    return 0

@@ -1,11 +1,47 @@
-"""linecube explore (not written yet)."""
+"""Write (and optionally serve) the interactive explorer page of an analysis directory.
 
-HELP = "explore (not written yet)"
+The page works offline: open OUT/index.html in a browser, or pass --serve to serve it on
+http://127.0.0.1:PORT/ (this machine only). Marks (checked / interesting) are kept in the
+browser's localStorage and exported as CSV from the page.
+
+Example:
+    linecube explore runs/analysis --out runs/explorer --serve --port 8765
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "write the interactive explorer page of an analysis (optionally serve it on localhost)"
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the verb's arguments."""
+    parser.add_argument("analysis_dir", help="analysis directory (needs umap_x/umap_y)")
+    parser.add_argument("--out", required=True, help="page directory to write")
+    parser.add_argument("--k", type=int, default=8,
+                        help="nearest neighbours listed per galaxy (default 8)")
+    parser.add_argument("--thumb-line", default=None,
+                        help="line shown in hover thumbnails (default Ha-6564)")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the page on 127.0.0.1 after writing it")
+    parser.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765)")
 
 
-def run(args):
-    raise NotImplementedError("linecube explore is not written yet")
+def run(args: argparse.Namespace) -> int:
+    """Build the page; serve it until interrupted when --serve is given."""
+    from linecube.viz.explore import build_explorer, serve
+
+    if args.k < 1:
+        raise SystemExit("linecube explore: --k must be >= 1")
+    index = build_explorer(args.analysis_dir, args.out, k=args.k, thumb_line=args.thumb_line)
+    print(f"explorer written to {index}")
+    if args.serve:
+        server = serve(index.parent, args.port)
+        host, port = server.server_address[:2]
+        print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+    return 0

@@ -201,6 +201,15 @@ class Store:
         atomic_write_parquet(catalogue, self.path / "catalogue.parquet")
         self.catalogue = catalogue
 
+    def discard_uncommitted(self) -> None:
+        """Shrink the arrays to the committed rows, dropping what a killed append left behind."""
+        if self.mode == "r":
+            raise PermissionError(f"{self.path}: store opened read-only")
+        n = len(self)
+        for arr in self._arrays.values():
+            if arr.shape[0] > n:
+                arr.resize((n, *arr.shape[1:]))
+
     def write_rejections(self, rejections: pd.DataFrame) -> None:
         """Replace the rejection table (columns ``file``, ``reason``) atomically."""
         atomic_write_parquet(rejections[REJECTION_COLUMNS].reset_index(drop=True),

@@ -1,0 +1,280 @@
+"""How labelled populations (e.g. AGN) score: ranking metrics with bootstrap intervals,
+baselines on the same data, and nearest-neighbour BPT purity.
+
+Writes ``ANALYSIS_DIR/evaluation/``: ``metrics.csv`` (one row per score, with intervals),
+``purity.csv``, ``baseline_scores.parquet`` (when baselines ran), ``roc.png``, ``pr.png``
+and ``percentiles.png``. The catalogue is changed only with ``add_columns``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from linecube.analysis.labels import find_column, label_vector, match_labels, read_table
+from linecube.analysis.layout import AnalysisDir
+from linecube.analysis.metrics import bootstrap
+from linecube.config import StrictModel
+from linecube.errors import ConfigError, InputFileError
+
+BASELINES = ("pca", "ratio_iforest")
+PER_LINE_PREFIX = "score_recon_"
+
+
+class EvaluateConfig(StrictModel):
+    """Settings of ``linecube evaluate``.
+
+    Attributes:
+        label_column: label column of the table (``None``: ``is_agn``, else any AGN VAC flag).
+        positive: for a text label column, the value marking the class (e.g. ``seyfert``).
+        per_class: evaluate every distinct value of ``label_column`` as its own class.
+        unmatched: catalogue galaxies missing from the table: ``negative``, ``drop``, or
+            ``auto`` (negative when the table lists positives only, else drop).
+        scores: score columns to evaluate (``None``: every ``score_*`` except per-line ones).
+        compare: baselines (``pca``, ``ratio_iforest``) and/or other analysis directories or
+            catalogues, as ``PATH`` or ``NAME=PATH`` (e.g. the 2-D conv autoencoder's).
+        top_k: k of precision at k.
+        fractions: top fractions for the recall columns.
+        n_bootstrap: bootstrap draws for the 95 % intervals (0: none).
+        purity_k: neighbours for the BPT purity (0: skip).
+        pca_components: components of the PCA baseline (``None``: the latent dimension).
+        add_columns: also write the baseline scores into the catalogue.
+        seed: seed of bootstrap and baselines.
+    """
+
+    label_column: str | None = None
+    positive: str | None = None
+    per_class: bool = False
+    unmatched: str = Field("auto", pattern="^(auto|negative|drop)$")
+    scores: list[str] | None = None
+    compare: list[str] = Field(default_factory=list)
+    top_k: int = Field(50, gt=0)
+    fractions: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.10])
+    n_bootstrap: int = Field(1000, ge=0)
+    purity_k: int = Field(10, ge=0)
+    pca_components: int | None = None
+    add_columns: bool = False
+    seed: int = 0
+
+
+def score_columns(catalogue: pd.DataFrame) -> list[str]:
+    """Whole-galaxy score columns (``score_*`` without the per-line reconstruction scores)."""
+    return [c for c in catalogue.columns
+            if c.startswith("score_") and not c.startswith(PER_LINE_PREFIX)]
+
+
+def comparison_scores(adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateConfig,
+                      store=None) -> pd.DataFrame:
+    """Scores of the baselines and other models, aligned to ``catalogue`` rows.
+
+    Baselines are computed on the same store; another analysis directory (or catalogue file)
+    is matched on PLATEIFU and its columns are prefixed ``NAME:``.
+    """
+    from linecube.analysis import baselines
+
+    out = pd.DataFrame(index=catalogue.index)
+    for entry in cfg.compare:
+        if entry in BASELINES:
+            store = store if store is not None else adir.open_store()
+            if entry == "pca":
+                n_comp = cfg.pca_components or int(adir.info().get("latent_dim") or 16)
+                out["score_pca"] = baselines.pca_scores(store, n_comp)
+            else:
+                out["score_ratio_iforest"] = baselines.ratio_iforest_scores(store, seed=cfg.seed)
+            continue
+        name, _, path = entry.rpartition("=")
+        path = Path(path)
+        name = name or (path.stem if path.is_file() else path.name)
+        other = path / "catalogue.parquet" if path.is_dir() else path
+        if not other.is_file():
+            raise InputFileError(path, f"--compare {entry!r} is neither a baseline "
+                                 f"({', '.join(BASELINES)}) nor an analysis directory or catalogue")
+        theirs = read_table(other)
+        if "plateifu" not in theirs:
+            raise InputFileError(other, "no plateifu column to match on")
+        theirs = theirs.drop_duplicates("plateifu").set_index("plateifu")
+        for col in score_columns(theirs):
+            out[f"{name}:{col}"] = catalogue["plateifu"].map(theirs[col]).to_numpy()
+    return out
+
+
+def metrics_table(scores: pd.DataFrame, labels: np.ndarray, cfg: EvaluateConfig,
+                  label_name: str) -> pd.DataFrame:
+    """One row per score column: value and 95 % interval of every metric.
+
+    Args:
+        scores: score columns aligned with ``labels``.
+        labels: 0/1 per row.
+        cfg: k, fractions, bootstrap settings.
+        label_name: written into the ``label`` column.
+    """
+    rows = []
+    fractions = tuple(cfg.fractions)
+    for col in scores.columns:
+        value = scores[col].to_numpy(dtype=np.float64)
+        ok = np.isfinite(value)
+        result = bootstrap(value[ok], labels[ok], cfg.top_k, fractions, cfg.n_bootstrap, cfg.seed)
+        row = {"label": label_name, "score": col, "n": int(ok.sum()),
+               "n_positive": int(labels[ok].sum())}
+        for metric, (point, lo, hi) in result.items():
+            row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = point, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bpt_purity(mu: np.ndarray, bpt_class: np.ndarray, k: int) -> pd.DataFrame:
+    """Fraction of each galaxy's k latent neighbours sharing its BPT class, by class.
+
+    Galaxies whose class is ``invalid`` or ``no_data`` are neither queried nor counted as
+    neighbours. ``chance`` is the purity expected from random neighbours (the class fraction).
+    """
+    from linecube.analysis.similar import NeighbourIndex
+
+    keep = np.flatnonzero(~np.isin(bpt_class, ["invalid", "no_data", "None", ""]))
+    if len(keep) <= k:
+        return pd.DataFrame(columns=["bpt_class", "n", "purity", "chance"])
+    classes = bpt_class[keep]
+    _, idx = NeighbourIndex(mu[keep]).query(mu[keep], k + 1)
+    same = classes[idx[:, 1:]] == classes[:, None]
+    fractions = {c: float((classes == c).mean()) for c in sorted(set(classes))}
+    rows = [{"bpt_class": c, "n": int((classes == c).sum()),
+             "purity": float(same[classes == c].mean()), "chance": f}
+            for c, f in fractions.items()]
+    rows.append({"bpt_class": "all", "n": len(classes), "purity": float(same.mean()),
+                 "chance": sum(f * f for f in fractions.values())})
+    return pd.DataFrame(rows)
+
+
+def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
+             store=None) -> dict[str, pd.DataFrame]:
+    """Cross-match a label table and evaluate every score; write ``evaluation/``.
+
+    Args:
+        out: the analysis directory (``linecube score`` must have run).
+        labels_path: FITS / Parquet / CSV table with PLATEIFU or MANGAID and a label column.
+        cfg: label choice, comparisons and metric settings.
+        store: an opened store for the baselines (default: the recorded one).
+
+    Returns:
+        ``{"metrics": ..., "purity": ...}`` tables, also written as CSV.
+    """
+    cfg = cfg or EvaluateConfig()
+    adir = AnalysisDir(out)
+    cat = adir.require_columns(["score_recon"])
+    table = read_table(labels_path)
+    comparisons = comparison_scores(adir, cat, cfg, store)
+    columns = cfg.scores or score_columns(cat)
+    missing = [c for c in columns if c not in cat]
+    if missing:
+        raise ConfigError(f"score columns {missing} are not in the catalogue; "
+                          f"available: {score_columns(cat)}")
+    scores = pd.concat([cat[columns], comparisons], axis=1)
+
+    if cfg.per_class:
+        if cfg.label_column is None:
+            raise ConfigError("per_class needs label_column (e.g. class)")
+        column = find_column(table, cfg.label_column)
+        if column is None:
+            raise InputFileError(labels_path, f"label column {cfg.label_column!r} not found; the "
+                                 f"columns are: {', '.join(map(str, table.columns))}")
+        values = sorted(map(str, table[column].dropna().unique()))
+        label_sets = [(v, label_vector(table, labels_path, cfg.label_column, v)[0]) for v in values]
+    else:
+        vec, rule = label_vector(table, labels_path, cfg.label_column, cfg.positive)
+        label_sets = [(rule, vec)]
+
+    tables, notes = [], []
+    for name, vec in label_sets:
+        aligned, kind = match_labels(cat, table, labels_path, vec)
+        matched = aligned >= 0
+        if not matched.any():
+            raise InputFileError(labels_path, f"no galaxy of the catalogue matches the table on {kind}")
+        policy = cfg.unmatched
+        if policy == "auto":
+            policy = "negative" if vec.min() == 1 else "drop"
+        use = np.ones(len(cat), bool) if policy == "negative" else matched
+        y = np.where(aligned > 0, 1, 0)[use]
+        notes.append(f"{name}: matched {int(matched.sum())} of {len(cat)} galaxies on {kind}; "
+                     f"unmatched treated as {'negatives' if policy == 'negative' else 'dropped'}; "
+                     f"{int(y.sum())} positives")
+        tables.append(metrics_table(scores[use].reset_index(drop=True), y, cfg, name))
+    metrics = pd.concat(tables, ignore_index=True)
+
+    purity = pd.DataFrame()
+    if cfg.purity_k and "bpt_class" in cat:
+        mu, _ = adir.latents()
+        purity = bpt_purity(mu, cat["bpt_class"].astype(str).to_numpy(), cfg.purity_k)
+    evaluation = adir.path / "evaluation"
+    evaluation.mkdir(parents=True, exist_ok=True)
+    _write_csv(metrics, evaluation / "metrics.csv")
+    _write_csv(purity, evaluation / "purity.csv")
+    if len(comparisons.columns):
+        from linecube.store.store import atomic_write_parquet
+
+        atomic_write_parquet(pd.concat([cat[["row", "plateifu", "mangaid"]], comparisons], axis=1),
+                             evaluation / "baseline_scores.parquet")
+        if cfg.add_columns:
+            adir.write_columns(comparisons)
+    _plots(scores, label_sets, cat, table, labels_path, cfg, evaluation)
+    adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
+    return {"metrics": metrics, "purity": purity, "notes": notes}
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plots(scores, label_sets, cat, table, labels_path, cfg, evaluation: Path) -> None:
+    """ROC and precision-recall curves and the percentile distribution of the first label set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from linecube.analysis.scores import percentile
+
+    name, vec = label_sets[0]
+    aligned, _ = match_labels(cat, table, labels_path, vec)
+    policy = cfg.unmatched if cfg.unmatched != "auto" else ("negative" if vec.min() == 1 else "drop")
+    use = np.ones(len(cat), bool) if policy == "negative" else aligned >= 0
+    y = (aligned > 0)[use]
+    if y.all() or not y.any():
+        return
+    figs = {k: plt.subplots(figsize=(5.5, 4.5)) for k in ("roc", "pr", "percentiles")}
+    for col in scores.columns:
+        s = scores[col].to_numpy(dtype=np.float64)[use]
+        ok = np.isfinite(s)
+        fpr, tpr, _ = roc_curve(y[ok], s[ok])
+        figs["roc"][1].plot(fpr, tpr, label=col)
+        prec, rec, _ = precision_recall_curve(y[ok], s[ok])
+        figs["pr"][1].plot(rec, prec, label=col)
+        pct = percentile(s[ok])
+        figs["percentiles"][1].hist(pct[y[ok]], bins=20, range=(0, 100), histtype="step", label=col)
+    figs["roc"][1].plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    labels = {"roc": ("false positive rate", "true positive rate"),
+              "pr": ("recall", "precision"),
+              "percentiles": ("survey percentile of the labelled galaxies", "galaxies")}
+    for key, (fig, ax) in figs.items():
+        ax.set_xlabel(labels[key][0])
+        ax.set_ylabel(labels[key][1])
+        ax.set_title(f"{key.upper() if key != 'percentiles' else 'percentiles'}: {name}", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fd, tmp = tempfile.mkstemp(dir=evaluation, prefix=f".{key}.", suffix=".png")
+        os.close(fd)
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, evaluation / f"{key}.png")
+        plt.close(fig)

@@ -1,0 +1,215 @@
+"""The analysis directory: ``analysis.json``, the galaxy catalogue and the Zarr products.
+
+Layout of an analysis directory (see ``docs/analysis.md``)::
+
+    ANALYSIS_DIR/
+      analysis.json        store path, model path, lines, latent dim, steps run with settings
+      catalogue.parquet    one row per store galaxy, in store order (also catalogue.fits)
+      latents.zarr/        mu (N, D) [, logvar (N, D)]
+      recon.zarr/          recon (N, L, H, W)   (optional)
+      spaxel_error.zarr/   error (N, L, H, W)
+      bpt_maps.zarr/       bpt (N, H, W) int8
+      evaluation/          CSV tables and PNG plots
+
+Every write goes through a temporary file or directory and ``os.replace``; each step adds or
+replaces its own catalogue columns and keeps all the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from linecube.errors import InputFileError
+from linecube.store.store import Store, atomic_write_bytes, atomic_write_parquet
+
+CATALOGUE = "catalogue.parquet"
+CATALOGUE_FITS = "catalogue.fits"
+INFO = "analysis.json"
+ID_COLUMNS = ("row", "plateifu", "mangaid")
+
+# The command that produces each product, for "run X first" messages.
+PRODUCERS = {
+    "latents.zarr": "linecube embed", "spaxel_error.zarr": "linecube embed",
+    "recon.zarr": "linecube embed --save-recon", "bpt_maps.zarr": "linecube bpt",
+    "score_recon": "linecube embed", "score_combined": "linecube score",
+    "umap_x": "linecube umap", "bpt_class": "linecube bpt",
+}
+
+
+class AnalysisDir:
+    """An analysis directory bound to one store.
+
+    Args:
+        path: the directory (created on first write).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # ---------------------------------------------------------------- analysis.json
+    def info(self) -> dict[str, Any]:
+        """The contents of ``analysis.json`` (empty dict when it does not exist yet)."""
+        path = self.path / INFO
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFileError(path, f"corrupt analysis metadata: {exc}") from None
+
+    def update_info(self, step: str | None = None, settings: dict[str, Any] | None = None,
+                    **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into ``analysis.json`` and record ``step`` with its settings."""
+        info = self.info()
+        info.update(fields)
+        if step is not None:
+            info.setdefault("steps", {})[step] = {
+                "settings": settings or {}, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode())
+        return info
+
+    def open_store(self, store: str | Path | None = None) -> Store:
+        """Open the store given, or the one recorded in ``analysis.json``; remember it."""
+        recorded = self.info().get("store")
+        if store is None and recorded is None:
+            raise InputFileError(self.path / INFO, "no store recorded for this analysis directory; "
+                                 "pass --store STORE (or run `linecube embed` first)")
+        path = Path(store if store is not None else recorded)
+        opened = Store.open(path)
+        if recorded is not None and Path(recorded).resolve() != path.resolve():
+            raise InputFileError(path, f"this analysis directory belongs to the store {recorded}; "
+                                 "use a new analysis directory for another store")
+        if recorded is None:
+            self.update_info(store=str(path.resolve()), lines=list(opened.meta.lines),
+                             size=opened.meta.size, n_galaxies=len(opened))
+        return opened
+
+    # ---------------------------------------------------------------- catalogue
+    def catalogue(self, store: Store | None = None) -> pd.DataFrame:
+        """The catalogue, or a fresh one (``row``, ``plateifu``, ``mangaid``) from ``store``."""
+        path = self.path / CATALOGUE
+        if path.is_file():
+            cat = pd.read_parquet(path)
+            if store is not None and len(cat) != len(store):
+                raise InputFileError(path, f"catalogue has {len(cat)} rows but the store has "
+                                     f"{len(store)} galaxies; the store changed after the analysis "
+                                     "started: use a new analysis directory")
+            return cat
+        if store is None:
+            raise InputFileError(path, "no catalogue yet; run `linecube embed` first")
+        src = store.catalogue
+        return pd.DataFrame({
+            "row": np.arange(len(store), dtype=np.int64),
+            "plateifu": src["plateifu"].astype(str).to_numpy(),
+            "mangaid": (src["mangaid"].astype(str).to_numpy() if "mangaid" in src
+                        else np.full(len(store), "", dtype=object)),
+        })
+
+    def write_columns(self, columns: pd.DataFrame | dict[str, Any], store: Store | None = None,
+                      drop: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+        """Add or replace ``columns`` (row-aligned), remove ``drop``, rewrite Parquet + FITS."""
+        cat = self.catalogue(store).drop(columns=list(drop), errors="ignore")
+        new = pd.DataFrame(columns)
+        if len(new) != len(cat):
+            raise ValueError(f"{len(new)} rows given for a catalogue of {len(cat)}")
+        for name in new.columns:
+            cat[name] = new[name].to_numpy()
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_parquet(cat, self.path / CATALOGUE)
+        write_fits_table(cat, self.path / CATALOGUE_FITS)
+        return cat
+
+    def require_columns(self, names: list[str] | tuple[str, ...]) -> pd.DataFrame:
+        """The catalogue, raising (with the command that makes them) if a column is missing."""
+        cat = self.catalogue()
+        for name in names:
+            if name not in cat.columns:
+                maker = PRODUCERS.get(name, "the step that makes it")
+                raise InputFileError(self.path / CATALOGUE,
+                                     f"column {name!r} does not exist yet; run `{maker}` first")
+        return cat
+
+    # ---------------------------------------------------------------- zarr products
+    def product(self, name: str) -> Path:
+        """Path of a product (e.g. ``"latents.zarr"``), raising if it was not made yet."""
+        path = self.path / name
+        if not path.exists():
+            maker = PRODUCERS.get(name, "the step that makes it")
+            raise InputFileError(path, f"{name} does not exist yet; run `{maker}` first")
+        return path
+
+    def latents(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(mu (N, D), logvar (N, D) or None)`` from ``latents.zarr``."""
+        import zarr
+
+        group = zarr.open_group(self.product("latents.zarr"), mode="r")
+        logvar = group["logvar"][:] if "logvar" in group else None
+        return group["mu"][:], logvar
+
+    def write_arrays(self, name: str, arrays: dict[str, np.ndarray],
+                     chunks: dict[str, tuple[int, ...]] | None = None) -> Path:
+        """Write a Zarr group ``name`` holding ``arrays`` through a temporary directory."""
+        import zarr
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.path, prefix=f".{name}.", suffix=".tmp"))
+        try:
+            group = zarr.open_group(tmp, mode="w")
+            for key, value in arrays.items():
+                group.create_array(key, data=value, chunks=(chunks or {}).get(key, "auto"))
+            replace_dir(tmp, self.path / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.path / name
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move directory ``src`` to ``dst``, replacing ``dst``; the old copy is removed last."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_fits_table(df: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as a FITS binary table atomically (strings as fixed-width ASCII)."""
+    from astropy.table import Table
+
+    table = Table()
+    for name in df.columns:
+        col = df[name]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            table[name] = np.asarray(col.astype(str).to_numpy(), dtype=str)
+        else:
+            table[name] = col.to_numpy()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        table.write(tmp, format="fits", overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in analysis.json")

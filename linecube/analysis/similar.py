@@ -1,0 +1,140 @@
+"""Nearest neighbours in latent space ("galaxies like this one").
+
+The index is chosen from the measurements in ``BENCHMARKS.md`` ("Similarity search"): a
+scikit-learn KD-tree for low-dimensional latents with the Euclidean or Manhattan metric, and a
+blocked brute-force search (one matrix product per block) otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from linecube.analysis.layout import AnalysisDir
+from linecube.errors import ConfigError
+
+Metric = Literal["euclidean", "manhattan", "cosine"]
+Backend = Literal["auto", "kdtree", "brute"]
+KDTREE_MAX_DIM = 16  # above this the KD-tree loses to brute force (BENCHMARKS.md)
+_SKLEARN_METRIC = {"euclidean": "euclidean", "manhattan": "manhattan"}
+
+
+class NeighbourIndex:
+    """An exact k-nearest-neighbour index over latent vectors.
+
+    Args:
+        vectors: (N, D) latents.
+        metric: ``euclidean``, ``manhattan`` or ``cosine`` (1 - cosine similarity).
+        backend: ``kdtree``, ``brute`` or ``auto`` (KD-tree when D <= 16 and the metric allows).
+    """
+
+    def __init__(self, vectors: np.ndarray, metric: Metric = "euclidean", backend: Backend = "auto"):
+        if metric not in ("euclidean", "manhattan", "cosine"):
+            raise ConfigError(f"unknown metric {metric!r}; choose euclidean, manhattan or cosine")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if metric == "cosine":
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1.0)
+        if backend == "auto":
+            backend = ("kdtree" if vectors.shape[1] <= KDTREE_MAX_DIM and metric != "cosine"
+                       else "brute")
+        if backend == "kdtree" and metric == "cosine":
+            raise ConfigError("the KD-tree backend supports euclidean and manhattan only")
+        self.metric, self.backend, self.vectors = metric, backend, vectors
+        self._tree = None
+        if backend == "kdtree":
+            from sklearn.neighbors import KDTree
+
+            self._tree = KDTree(vectors, metric=_SKLEARN_METRIC[metric])
+        elif backend != "brute":
+            raise ConfigError(f"unknown backend {backend!r}; choose auto, kdtree or brute")
+        self._sq_norms = (vectors.astype(np.float64) ** 2).sum(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest stored vectors of each query, nearest first.
+
+        Args:
+            queries: (Q, D) vectors (raw; cosine normalisation is applied here).
+            k: neighbours per query (at most ``len(self)``).
+
+        Returns:
+            ``(distances (Q, k), indices (Q, k))``.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if self.metric == "cosine":
+            norms = np.linalg.norm(queries, axis=1, keepdims=True)
+            queries = queries / np.where(norms > 0, norms, 1.0)
+        k = min(k, len(self))
+        if self._tree is not None:
+            return self._tree.query(queries, k=k)
+        dists = np.empty((len(queries), k))
+        idx = np.empty((len(queries), k), dtype=np.int64)
+        per_query = len(self) * (self.vectors.shape[1] if self.metric == "manhattan" else 1)
+        block = max(1, 2**22 // max(per_query, 1))  # bounds the (block, N[, D]) temporaries
+        for start in range(0, len(queries), block):
+            d = self._distances(queries[start:start + block])
+            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else \
+                np.tile(np.arange(d.shape[1]), (len(d), 1))
+            pd_ = np.take_along_axis(d, part, axis=1)
+            order = np.argsort(pd_, axis=1, kind="stable")
+            idx[start:start + block] = np.take_along_axis(part, order, axis=1)
+            dists[start:start + block] = np.take_along_axis(pd_, order, axis=1)
+        return dists, idx
+
+    def _distances(self, queries: np.ndarray) -> np.ndarray:
+        """(Q, N) distances from ``queries`` to every stored vector."""
+        if self.metric == "manhattan":
+            return np.abs(queries[:, None, :] - self.vectors[None]).sum(axis=2)
+        cross = queries.astype(np.float64) @ self.vectors.T.astype(np.float64)
+        if self.metric == "cosine":
+            return 1.0 - cross
+        sq = (queries.astype(np.float64) ** 2).sum(axis=1)[:, None] + self._sq_norms[None] - 2 * cross
+        return np.sqrt(np.maximum(sq, 0.0))
+
+
+def find_galaxy(catalogue: pd.DataFrame, plateifu: str) -> int:
+    """Row of ``plateifu`` in the catalogue; an unknown ID raises with the closest matches."""
+    ids = catalogue["plateifu"].astype(str)
+    hits = np.flatnonzero(ids.to_numpy() == plateifu)
+    if len(hits):
+        return int(hits[0])
+    close = difflib.get_close_matches(plateifu, ids.tolist(), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; no similar PLATEIFU exists"
+    raise ConfigError(f"PLATEIFU {plateifu!r} is not in the analysed store "
+                      f"({len(ids)} galaxies){hint}")
+
+
+def similar(out, plateifu: str, k: int = 10, metric: Metric = "euclidean",
+            backend: Backend = "auto") -> pd.DataFrame:
+    """The ``k`` galaxies nearest to ``plateifu`` in latent space.
+
+    Args:
+        out: the analysis directory (``linecube embed`` must have run).
+        plateifu: the query galaxy.
+        k: neighbours returned (the query itself excluded).
+        metric: distance between latent vectors.
+        backend: index backend (see :class:`NeighbourIndex`).
+
+    Returns:
+        One row per neighbour, nearest first: ``neighbour`` (1..k), ``row``, ``plateifu``,
+        ``mangaid``, ``distance`` and, when present, ``bpt_class`` and ``score_combined``.
+    """
+    adir = AnalysisDir(out)
+    cat = adir.catalogue()
+    query = find_galaxy(cat, plateifu)
+    mu, _ = adir.latents()
+    index = NeighbourIndex(mu, metric=metric, backend=backend)
+    dist, idx = index.query(mu[query:query + 1], k + 1)
+    keep = idx[0] != query
+    dist, idx = dist[0][keep][:k], idx[0][keep][:k]
+    cols = [c for c in ("row", "plateifu", "mangaid", "bpt_class", "score_combined") if c in cat]
+    result = cat.iloc[idx][cols].reset_index(drop=True)
+    result.insert(0, "neighbour", np.arange(1, len(idx) + 1))
+    result.insert(4, "distance", dist)
+    return result

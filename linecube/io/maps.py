@@ -1,0 +1,259 @@
+"""Read emission-line maps from MaNGA DAP ``MAPS`` files (DR15 and DR17, ``.fits``/``.fits.gz``).
+
+Policies (shared with the Multimodal Universe reader, see ``docs/data.md``):
+
+* **mask**: ``"donotuse"`` (default) drops spaxels with bit 30 set; ``"strict"`` keeps only
+  ``mask == 0``; a list of ``MANGA_DAPPIXMASK`` bit names drops spaxels with any of them.
+* **ivar**: a spaxel the mask keeps must have ``ivar >= 0``; a negative value there means a
+  corrupt file and is rejected. ``ivar == 0`` is no measurement: the spaxel is not good.
+* **NaN/Inf** in flux or ivar of a spaxel the mask keeps: ``nonfinite="mask"`` (default) marks
+  the spaxel not good and counts it in ``meta["n_nonfinite"]``; ``"reject"`` rejects the file.
+* **zeros**: an exact 0.0 flux with ivar > 0 is a measured non-detection and stays good.
+* **quality**: the CRITICAL bit (30) in ``DAPQUAL`` or ``DRP3QUAL`` rejects the file unless
+  ``allow_critical`` is set.
+* a galaxy with no good spaxel in any requested line is rejected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from astropy.io import fits
+
+from linecube.bits import CRITICAL_BIT, DAPPIXMASK, DAPQUAL, DRP3QUAL, bit_names, bit_value
+from linecube.errors import InputFileError
+from linecube.io.galaxy import Galaxy
+from linecube.lines import resolve_lines
+
+MaskPolicy = Literal["donotuse", "strict"] | list[str]
+Extension = Literal["GFLUX", "SFLUX"]
+NonFinite = Literal["mask", "reject"]
+
+C_KMS = 299792.458
+_CHANNEL_KEY = re.compile(r"^C(\d+)$")
+
+
+def bad_bits(mask: MaskPolicy) -> int:
+    """The OR of the bits that make a spaxel unusable; ``-1`` (every bit) for ``"strict"``."""
+    if mask == "donotuse":
+        return 1 << DAPPIXMASK["DONOTUSE"]
+    if mask == "strict":
+        return -1
+    if isinstance(mask, str):
+        raise ValueError(f"mask policy must be 'donotuse', 'strict' or a list of bit names, "
+                         f"got {mask!r}")
+    return bit_value(list(mask))
+
+
+def channel_names(header: fits.Header) -> dict[str, int]:
+    """``{channel name: 0-based index}`` from the ``C1``/``C01``… keys, values stripped."""
+    out = {}
+    for key, value in header.items():
+        match = _CHANNEL_KEY.match(key)
+        if match:
+            out[str(value).strip()] = int(match.group(1)) - 1
+    return out
+
+
+def check_quality(path: str | Path, dapqual: int | None, drp3qual: int | None,
+                  allow_critical: bool) -> None:
+    """Reject a file whose DAPQUAL or DRP3QUAL has the CRITICAL bit, unless allowed."""
+    if allow_critical:
+        return
+    for word, value, table in (("DAPQUAL", dapqual, DAPQUAL), ("DRP3QUAL", drp3qual, DRP3QUAL)):
+        if value is not None and int(value) & (1 << CRITICAL_BIT):
+            raise InputFileError(
+                path, f"{word} = {int(value)} has the CRITICAL bit "
+                f"({', '.join(bit_names(value, table))}); set allow_critical to keep it")
+
+
+def galaxy_from_arrays(path: str | Path, lines: tuple[str, ...], flux: np.ndarray,
+                       ivar: np.ndarray, mask: np.ndarray, meta: dict[str, Any],
+                       center: tuple[float, float], mask_policy: MaskPolicy = "donotuse",
+                       nonfinite: NonFinite = "mask") -> Galaxy:
+    """Validate (L, H, W) flux/ivar/mask arrays and build a :class:`Galaxy` (module policies).
+
+    ``meta`` must hold ``plateifu`` and ``mangaid``; the counts ``n_nonfinite`` and
+    ``n_zero_ivar`` (over spaxels the mask keeps) are added to it.
+    """
+    if not (flux.shape == ivar.shape == mask.shape):
+        raise InputFileError(path, f"shapes disagree: flux {flux.shape}, ivar {ivar.shape}, "
+                                   f"mask {mask.shape}")
+    flux = np.asarray(flux, dtype=np.float32)
+    ivar = np.asarray(ivar, dtype=np.float32)
+    mask = np.asarray(mask).astype(np.int32)
+    kept = (mask & bad_bits(mask_policy)) == 0
+    finite = np.isfinite(flux) & np.isfinite(ivar)
+    n_nonfinite = int(np.count_nonzero(kept & ~finite))
+    if n_nonfinite and nonfinite == "reject":
+        raise InputFileError(path, f"{n_nonfinite} unmasked spaxels have NaN or Inf flux/ivar "
+                                   "(nonfinite='reject')")
+    with np.errstate(invalid="ignore"):
+        negative = kept & finite & (ivar < 0)
+        zero_ivar = kept & finite & (ivar == 0)
+    if negative.any():
+        bad = [lines[i] for i in np.unique(np.nonzero(negative)[0])]
+        raise InputFileError(path, f"{int(negative.sum())} unmasked spaxels have negative ivar "
+                                   f"(lines {', '.join(bad)})")
+    good = kept & finite & ~zero_ivar
+    if not good.any():
+        raise InputFileError(path, "every spaxel is masked in all requested lines")
+    meta = dict(meta, n_nonfinite=n_nonfinite, n_zero_ivar=int(zero_ivar.sum()))
+    return Galaxy(plateifu=str(meta["plateifu"]), mangaid=str(meta["mangaid"]), lines=lines,
+                  flux=flux, ivar=ivar, mask=mask, good=good, center=center, meta=meta)
+
+
+def _release(header: fits.Header, n_channels: int) -> str:
+    version = str(header.get("VERSDAP", "")).strip()
+    if version[:1].isdigit():
+        return "dr15" if int(version.split(".")[0]) < 3 else "dr17"
+    return {22: "dr15", 35: "dr17"}.get(n_channels, "unknown")
+
+
+def _float(header: fits.Header, *keys: str) -> float:
+    for key in keys:
+        if key in header and header[key] is not None and str(header[key]).strip() != "":
+            return float(header[key])
+    return float("nan")
+
+
+def _int_or_none(header: fits.Header, key: str) -> int | None:
+    return int(header[key]) if key in header else None
+
+
+def _hdu(hdul: fits.HDUList, path: Path, name: str) -> fits.ImageHDU:
+    try:
+        return hdul[name]
+    except KeyError:
+        raise InputFileError(path, _truncation(path) or f"missing extension {name}") from None
+
+
+def _truncation(path: Path) -> str | None:
+    """Why a file ended early (astropy stops at the damage as if the HDUs had ended), or None."""
+    if path.name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as fh:
+                size = 0
+                while chunk := fh.read(1 << 20):
+                    size += len(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            return f"truncated or corrupt gzip file ({exc})"
+    else:
+        size = path.stat().st_size
+    if size % 2880:
+        return f"truncated FITS file ({size} bytes is not a multiple of 2880)"
+    return None
+
+
+def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None = None,
+              extension: Extension = "GFLUX", mask: MaskPolicy = "donotuse",
+              allow_critical: bool = False, nonfinite: NonFinite = "mask") -> Galaxy:
+    """Read the emission-line maps of one MAPS file.
+
+    Only the PRIMARY header and the three ``EMLINE_<extension>`` HDUs are read; channels are
+    found by header name. Arrays are converted to native byte order.
+
+    Args:
+        path: ``manga-*-MAPS-*.fits`` or ``.fits.gz``.
+        lines: preset name or list of DAP channel names (default ``mantha19``), returned in
+            wavelength order.
+        extension: ``"GFLUX"`` (Gaussian fits) or ``"SFLUX"`` (summed, can be negative).
+        mask: ``"donotuse"``, ``"strict"`` or a list of bit names.
+        allow_critical: keep files whose DAPQUAL/DRP3QUAL has the CRITICAL bit.
+        nonfinite: ``"mask"`` or ``"reject"`` NaN/Inf in unmasked spaxels.
+
+    Returns:
+        A :class:`Galaxy` with flux/ivar/mask/good of shape (L, H, W).
+
+    Raises:
+        InputFileError: the file is unusable; the message names the file and the reason.
+    """
+    names = resolve_lines(lines)
+    if extension not in ("GFLUX", "SFLUX"):
+        raise ValueError(f"extension must be 'GFLUX' or 'SFLUX', got {extension!r}")
+    bad_bits(mask)
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        with fits.open(path, lazy_load_hdus=True, memmap=False) as hdul:
+            return _read_open(hdul, path, names, extension, mask, allow_critical, nonfinite)
+    except InputFileError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, IndexError, TypeError) as exc:
+        raise InputFileError(path, _open_reason(path, exc)) from None
+
+
+def _open_reason(path: Path, exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if path.name.endswith(".gz") and (isinstance(exc, (EOFError, zlib.error))
+                                      or "gzip" in text.lower() or "end-of-stream" in text):
+        return f"truncated or corrupt gzip file ({text})"
+    return f"not a readable FITS file ({text})"
+
+
+def _read_open(hdul, path, names, extension, mask_policy, allow_critical, nonfinite) -> Galaxy:
+    primary = hdul[0].header
+    dapqual, drp3qual = _int_or_none(primary, "DAPQUAL"), _int_or_none(primary, "DRP3QUAL")
+    for word, value in (("DAPQUAL", dapqual), ("DRP3QUAL", drp3qual)):
+        if value is None:
+            raise InputFileError(path, f"primary header has no {word} keyword")
+    check_quality(path, dapqual, drp3qual, allow_critical)
+
+    base = f"EMLINE_{extension}"
+    hdus = [_hdu(hdul, path, name) for name in (base, f"{base}_IVAR", f"{base}_MASK")]
+    channels = channel_names(hdus[0].header)
+    for hdu in hdus[1:]:
+        other = channel_names(hdu.header)
+        if other and other != channels:
+            raise InputFileError(path, f"channel names of {hdu.name} differ from {base}")
+    absent = [n for n in names if n not in channels]
+    if absent:
+        raise InputFileError(path, f"line(s) {', '.join(absent)} not in {base} (channels: "
+                                   f"{', '.join(channels) or 'none'})")
+    flux, ivar, mask = (hdu.data for hdu in hdus)
+    for hdu, arr in zip(hdus, (flux, ivar, mask), strict=True):
+        if arr is None or arr.ndim != 3:
+            raise InputFileError(path, f"{hdu.name} is not a (channel, y, x) cube")
+    if not (flux.shape == ivar.shape == mask.shape):
+        raise InputFileError(path, f"shapes disagree: {base} {flux.shape}, {base}_IVAR "
+                                   f"{ivar.shape}, {base}_MASK {mask.shape}")
+    idx = [channels[n] for n in names]
+    if max(idx) >= flux.shape[0]:
+        raise InputFileError(path, f"{base} header names channel {max(idx) + 1} but the data "
+                                   f"has {flux.shape[0]}")
+    if mask.dtype.kind not in "iu":
+        raise InputFileError(path, f"{base}_MASK has dtype {mask.dtype}, expected integers")
+
+    header = hdus[0].header
+    ny, nx = flux.shape[1:]
+    center = ((float(header["CRPIX2"]) - 1, float(header["CRPIX1"]) - 1)
+              if "CRPIX1" in header and "CRPIX2" in header else ((ny - 1) / 2, (nx - 1) / 2))
+    plateifu = str(primary.get("PLATEIFU", "")).strip()
+    if not plateifu:
+        raise InputFileError(path, "primary header has no PLATEIFU keyword")
+    meta = {
+        "plateifu": plateifu,
+        "mangaid": str(primary.get("MANGAID", "")).strip(),
+        "ra": _float(primary, "OBJRA"), "dec": _float(primary, "OBJDEC"),
+        "ifura": _float(primary, "IFURA"), "ifudec": _float(primary, "IFUDEC"),
+        "z": _float(primary, "SCINPVEL") / C_KMS if "SCINPVEL" in primary
+        else _float(primary, "Z"),
+        "reff": _float(primary, "REFF"),
+        "psf_fwhm": _float(primary, "RFWHM", "GFWHM"),
+        "ifudesign": int(primary["IFUDSGN"]) if "IFUDSGN" in primary
+        else int(plateifu.split("-")[-1]) if plateifu.split("-")[-1].isdigit() else -1,
+        "daptype": str(primary.get("DAPTYPE", "")).strip(),
+        "dapqual": dapqual, "drp3qual": drp3qual,
+        "ebvgal": _float(primary, "EBVGAL"),
+        "release": _release(primary, len(channels)),
+        "extension": extension,
+        "source": str(path),
+    }
+    return galaxy_from_arrays(path, names, flux[idx], ivar[idx], mask[idx], meta, center,
+                              mask_policy, nonfinite)

@@ -1,0 +1,170 @@
+"""Summaries and quick-look figures of input files and stores (``linecube inspect``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from linecube.errors import InputFileError
+from linecube.io.galaxy import Galaxy
+from linecube.io.maps import channel_names, read_maps
+from linecube.io.mmu import read_mmu
+from linecube.lines import DR17_LINES
+from linecube.preprocess.prepare import MAPS_SUFFIXES, MMU_SUFFIXES
+from linecube.preprocess.transform import stretch
+
+_KNOWN = {ln.name for ln in DR17_LINES}
+
+
+@dataclass
+class FileSummary:
+    """What ``inspect`` reports for one galaxy of a file.
+
+    Attributes:
+        galaxy: the galaxy read with every catalogued line the file holds.
+        table: one row per line: ``line``, ``mask_fraction`` (not good), ``median_snr``
+            (flux * sqrt(ivar) over good spaxels), ``n_good``.
+    """
+
+    galaxy: Galaxy
+    table: pd.DataFrame = field(repr=False)
+
+
+def line_table(galaxy: Galaxy) -> pd.DataFrame:
+    """Per-line mask fraction and median S/N of a galaxy."""
+    rows = []
+    for i, name in enumerate(galaxy.lines):
+        good = galaxy.good[i]
+        snr = galaxy.flux[i][good] * np.sqrt(galaxy.ivar[i][good])
+        rows.append({"line": name, "mask_fraction": float(1 - good.mean()),
+                     "median_snr": float(np.median(snr)) if snr.size else float("nan"),
+                     "n_good": int(good.sum())})
+    return pd.DataFrame(rows)
+
+
+def inspect_file(path: str | Path, extension: str = "GFLUX", mask="donotuse") -> list[FileSummary]:
+    """Summarise every galaxy of a MAPS or MMU file, with all the lines it holds.
+
+    Files with the CRITICAL bit are read anyway (their ``dapqual``/``drp3qual`` are shown).
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(MAPS_SUFFIXES):
+        lines = _maps_lines(path, extension)
+        gal = read_maps(path, lines=lines, extension=extension, mask=mask, allow_critical=True)
+        return [FileSummary(gal, line_table(gal))]
+    if name.endswith(MMU_SUFFIXES):
+        lines = _mmu_lines(path, extension)
+        return [FileSummary(g, line_table(g))
+                for g in read_mmu(path, lines=lines, extension=extension, mask=mask)]
+    raise InputFileError(path, "unknown file type (expected .fits, .fits.gz, .hdf5 or .h5)")
+
+
+def _maps_lines(path: Path, extension: str) -> list[str]:
+    from astropy.io import fits
+
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        with fits.open(path, lazy_load_hdus=True) as hdul:
+            header = hdul[f"EMLINE_{extension}"].header
+    except KeyError:
+        raise InputFileError(path, f"missing extension EMLINE_{extension}") from None
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputFileError(path, f"not a readable FITS file ({exc})") from None
+    lines = [n for n in channel_names(header) if n in _KNOWN]
+    if not lines:
+        raise InputFileError(path, f"EMLINE_{extension} names no known emission line")
+    return lines
+
+
+def _mmu_lines(path: Path, extension: str) -> list[str]:
+    import h5py
+
+    prefix = f"emline_{extension.lower()}_"
+    by_label = {f"{prefix}{n.lower().replace('-', '_')}": n for n in _KNOWN}
+    try:
+        with h5py.File(path, "r") as hdf:
+            for key in hdf:
+                if isinstance(hdf[key], h5py.Group) and "maps" in hdf[key]:
+                    labels = {bytes(v).decode().strip()
+                              for v in hdf[key]["maps"].fields("label")[:]}
+                    found = [by_label[lab] for lab in labels if lab in by_label]
+                    if found:
+                        return found
+    except OSError as exc:
+        raise InputFileError(path, f"not a readable HDF5 file ({exc})") from None
+    raise InputFileError(path, f"no group has {prefix}* rows in its 'maps' table")
+
+
+def inspect_store(path: str | Path) -> dict[str, Any]:
+    """Galaxies, map size, lines, preprocessing settings and rejections of a store."""
+    from linecube.store import store as store_mod
+
+    st = store_mod.Store.open(path)
+    rejections = st.rejections()
+    return {"path": str(st.path), "galaxies": len(st), "size": st.meta.size,
+            "lines": list(st.meta.lines), "preprocess": st.meta.preprocess,
+            "rejections": rejections, "store": st}
+
+
+def plot_line_grid(maps: np.ndarray, good: np.ndarray, lines: tuple[str, ...] | list[str],
+                   out: str | Path, title: str = "", kind: str = "asinh",
+                   softening: float = 0.01, stretched: bool = False) -> Path:
+    """Save a grid of line maps: one panel per line, masked spaxels in grey.
+
+    Args:
+        maps: (L, H, W) physical flux, or already-stretched values if ``stretched``.
+        good: (L, H, W) bool, False where masked.
+        lines: panel titles.
+        out: PNG path.
+        title: figure title.
+        kind: ``asinh`` or ``log`` stretch of flux / (99th percentile of good flux).
+        softening: the stretch softening.
+        stretched: ``maps`` are network values already; shown as they are.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(maps, dtype=np.float64)
+    good = np.asarray(good, dtype=bool)
+    if not stretched:
+        scale = np.percentile(values[good], 99) if good.any() else 1.0
+        scale = scale if scale > 0 else 1.0
+        u = values / scale
+        if kind == "log":
+            good = good & (u > -softening)
+        values = stretch(np.where(good, u, 0.0), kind, softening)
+    shown = np.ma.masked_array(values, mask=~good)
+    vmin = float(shown.min()) if good.any() else 0.0
+    vmax = float(shown.max()) if good.any() else 1.0
+    n = len(lines)
+    cols = min(n, 5)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols + 1.0, 2.3 * rows + 0.5),
+                             squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("magma").with_extremes(bad="0.75")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for i, name in enumerate(lines):
+        ax = axes.ravel()[i]
+        im = ax.imshow(shown[i], origin="lower", cmap=cmap, vmin=vmin, vmax=vmax,
+                       interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    label = "network units" if stretched else f"{kind}(flux / p99)"
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label=label)
+    fig.suptitle(f"{title}  (grey: masked)" if title else "grey: masked", fontsize=10)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -1,0 +1,600 @@
+"""One simulated MaNGA observation: true emission-line maps, PSF, noise and DAP-style products.
+
+:func:`simulate_galaxy` returns every DR17 array in memory (35-channel GFLUX/IVAR/MASK,
+SFLUX/IVAR/MASK, GEW, GVEL and GSIGMA with IVAR/MASK, SPX_SKYCOO, SPX_ELLCOO, SPX_SNR, BINID,
+plus the heavier extensions of a full file when asked), the PRIMARY keywords, a truth-table row
+and a DAPall row. Everything is vectorised over lines and spaxels: the 35 line maps, the
+continuum and the kinematic moments go through the PSF in one FFT batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from linecube import __version__
+from linecube.bits import bit_value, consolidate_donotuse
+from linecube.simulate import cosmology, emission
+from linecube.simulate import instrument as ins
+from linecube.simulate.config import SimulationConfig
+from linecube.simulate.population import (
+    HEX_DIAMETER,
+    MAP_SIZES,
+    OBSERVATION,
+    GalaxyParams,
+    ObservationPlan,
+    draw_galaxy,
+    stream,
+)
+
+PAD = 10  # spaxels of padding around the map for the PSF convolution
+APERTURE = 1.25  # radius [arcsec] of the DAPall "central" aperture (2.5 arcsec diameter)
+H_LITTLE = 0.7  # h of H0 = 70; DAPall and SPX_ELLCOO distances are in h^-1 units (h = 1)
+NAMES = emission.NAMES
+IDX = emission.IDX
+# SFLUX channels the DAP leaves empty (their passband is a neighbour's).
+SFLUX_EMPTY = ("OII-3729", "HeI-3889", "NeIII-3968", "NI-5201")
+# Kinematic ties beyond the flux ties (format doc §4): line -> partner.
+SIGMA_TIES = {"OII-3729": "OII-3727", "HeI-3889": "Hzet-3890", "NI-5201": "NI-5199",
+              **{name: partner for name, (partner, _) in emission.TIES.items()}}
+# Codes of the per-spaxel truth class map.
+SPAXEL_CODES = {"no_coverage": -1, "star_forming": 1, "diffuse": 2, "seyfert": 3, "liner": 4,
+                "composite": 5, "shock": 6, "blueberry": 7}
+NEARBOUND_SIGMA = (0.74, 929.8)  # km/s
+SIGMA_LIMITS = (0.69, 1000.0)
+
+
+@dataclass
+class SimulatedObservation:
+    """A simulated observation in memory.
+
+    Attributes:
+        plan: where the observation sits in the survey (PLATEIFU, MANGAID, ...).
+        params: the galaxy's intrinsic parameters.
+        maps: DR17 EXTNAME -> array, (C, N, N) or (N, N), float32 / int32, native byte order.
+        header: PRIMARY keywords.
+        truth: truth-table row (class, physical parameters, noiseless central line ratios).
+        dapall: DAPall row.
+        spaxel_class: (N, N) int8 dominant ionising source per spaxel (``SPAXEL_CODES``), or
+            None when not asked for.
+        dapdone: False when the simulated DAP "faulted" (no MAPS file is written).
+    """
+
+    plan: ObservationPlan
+    params: GalaxyParams
+    maps: dict[str, np.ndarray]
+    header: dict
+    truth: dict
+    dapall: dict
+    spaxel_class: np.ndarray | None
+    dapdone: bool
+
+
+@dataclass
+class _Component:
+    """Hα surface brightness (intrinsic, before dust) of one ionising source, with its line
+    template, kinematics and code for the spaxel class map."""
+
+    code: str
+    halpha: np.ndarray  # (M, M)
+    state: dict
+    velocity: np.ndarray | float
+    sigma: float
+
+
+def simulate_galaxy(seed: int = 0, index: int = 0, config: SimulationConfig | None = None,
+                    galaxy_class: str | None = None, fibres: int | None = None,
+                    full: bool = False, spaxel_classes: bool = False) -> SimulatedObservation:
+    """Simulate one observation on its own (not part of a survey plan).
+
+    Args:
+        seed: random seed; with ``index`` it fixes every random draw.
+        index: observation number (selects the random streams, as in a survey).
+        config: simulation settings (defaults when None).
+        galaxy_class: force an ionisation class (``star_forming``, ``retired``, ``seyfert``,
+            ``liner``, ``composite``, ``shock_merger``, ``blueberry``).
+        fibres: force a bundle size (19, 37, 61, 91 or 127).
+        full: also fill the extensions only a full 64-HDU file has.
+        spaxel_classes: also return the per-spaxel class map.
+    """
+    config = config or SimulationConfig()
+    fib = fibres or 127
+    if fib not in HEX_DIAMETER:
+        raise ValueError(f"fibres must be one of {list(HEX_DIAMETER)}, got {fib}")
+    plan = ObservationPlan(index, index, 7443, fib * 100 + 1, fib)
+    return simulate_observation(plan, seed, config, galaxy_class=galaxy_class, full=full,
+                                spaxel_classes=spaxel_classes)
+
+
+def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationConfig,
+                         galaxy_class: str | None = None, full: bool = False,
+                         spaxel_classes: bool = False) -> SimulatedObservation:
+    """Simulate the observation ``plan`` of a survey with seed ``seed``."""
+    p = draw_galaxy(seed, plan, config, galaxy_class=galaxy_class)
+    rng = stream(seed, plan.index, OBSERVATION)
+    n = int(rng.choice(MAP_SIZES[plan.fibres]))
+    band_fwhm = config.psf_fwhm * np.exp(rng.normal(0, 0.08)) * np.array([1.02, 1.0, 0.995, 0.995])
+    sigma0 = 0.013 * config.noise_scale * float(np.exp(rng.normal(0, 0.2)))
+    grid = _Grid(n, p)
+
+    wave_obs = emission.WAVE * (1 + p.z)
+    cont_int = _continuum(grid, p)  # (M, M) g-band continuum, intrinsic
+    sed = _sed(emission.WAVE, p) / _sed(np.array([ins.BAND_WAVE[0] / (1 + p.z)]), p)
+    components = _components(grid, p, cont_int, sed)
+    ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec))
+    trans = emission.attenuation(ebv)  # (35, M, M)
+    t_ha = trans[IDX["Ha-6564"]]
+
+    lines = np.zeros((len(NAMES), grid.m, grid.m))
+    w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
+    for comp in components:
+        lines += emission.line_ratios(comp.state) * (comp.halpha / emission.HA_HB)
+        f_ha = comp.halpha * t_ha
+        w[0] += f_ha
+        w[1] += f_ha * comp.velocity
+        w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
+    lines *= trans
+
+    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
+    sigma_ha = psf_sigma[IDX["Ha-6564"]]
+    cube = [lines, cont_int[None], w]
+    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3]
+    if spaxel_classes:
+        cube.append(np.stack([c.halpha * t_ha for c in components]))
+        sigmas.append([sigma_ha] * len(components))
+    conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
+    conv = conv[:, PAD:PAD + n, PAD:PAD + n]
+    flux = np.maximum(conv[:len(NAMES)], 0.0)
+    cont_g = np.maximum(conv[len(NAMES)], 0.0)
+    wsum = np.maximum(conv[len(NAMES) + 1], 1e-12)
+    vel = conv[len(NAMES) + 2] / wsum
+    sig_gas = np.sqrt(np.maximum(conv[len(NAMES) + 3] / wsum - vel**2, 1.0))
+    cont = cont_g[None] * sed[:, None, None]  # (35, N, N) continuum under each line
+
+    # ---- footprint, foreground star, analysed spaxels ----------------------------------
+    radius = HEX_DIAMETER[plan.fibres] / 2
+    nocov, lowcov = ins.footprint(n, radius, rng)
+    star = np.zeros((n, n), bool)
+    has_star = rng.random() < config.forestar_rate
+    if has_star:
+        r_s, t_s = radius * rng.uniform(0.3, 0.85), rng.uniform(0, 2 * np.pi)
+        d2 = (grid.sx_map - r_s * np.cos(t_s)) ** 2 + (grid.sy_map - r_s * np.sin(t_s)) ** 2
+        star = (d2 < rng.uniform(1.5, 3.0) ** 2) & ~nocov
+    g_noise = ins.continuum_noise(cont_g, ins.BAND_WAVE[0], sigma0)
+    snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
+    analysed = ~nocov & ~star & (snr >= 1.0)
+    fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
+    zero = ~analysed | fitfailed
+
+    # ---- Gaussian line fluxes, kinematics ----------------------------------------------
+    inst = ins.instrumental_sigma(wave_obs)[:, None, None]
+    sig_obs = np.sqrt(sig_gas[None] ** 2 + inst**2)  # (35, N, N) observed dispersion
+    err = ins.line_noise(flux, cont, wave_obs, sig_obs, sigma0)
+    eps = ins.correlated_noise(rng, flux.shape, 0.7)
+    gflux = np.maximum(flux + err * eps, 0.0)
+    snr_line = flux / err
+    snr_all = np.sqrt(np.sum(snr_line**2, axis=0))
+    err_v = sig_obs[IDX["Ha-6564"]] / np.maximum(snr_all, 0.3)
+    gvel = vel + err_v * rng.standard_normal((n, n))
+    err_s = sig_obs / (np.sqrt(2) * np.maximum(snr_line, 0.5))
+    gsig = sig_obs + err_s * rng.standard_normal(flux.shape)
+    nearbound = (gsig < NEARBOUND_SIGMA[0]) | (gsig > NEARBOUND_SIGMA[1])
+    gsig = np.clip(gsig, *SIGMA_LIMITS)
+    outside = wave_obs > ins.CUBE_RED_LIMIT  # redshifted beyond the spectrum
+
+    base = np.zeros((n, n), np.int32)
+    base[lowcov] |= ins.BIT["LOWCOV"]
+    base[nocov] |= ins.BIT["NOCOV"]
+    base[star] |= ins.BIT["FORESTAR"]
+    base[~nocov & ~star & ~analysed] |= ins.BIT["NOVALUE"]
+    base[fitfailed] |= ins.BIT["FITFAILED"]
+    gmask = np.broadcast_to(base, flux.shape).copy()
+    gmask[nearbound & ~zero] |= ins.BIT["NEARBOUND"]
+    gmask[outside] |= ins.BIT["NOVALUE"]
+    zero_lines = zero[None] | outside[:, None, None]
+    ivar = 1.0 / err**2
+    gflux[zero_lines] = 0.0
+    ivar[zero_lines] = 0.0
+
+    f32 = np.float32
+    gflux, ivar = gflux.astype(f32), ivar.astype(f32)
+    gvel_c = np.broadcast_to(np.where(zero, 0.0, gvel), flux.shape).astype(f32)
+    gvel_ivar = np.broadcast_to(np.where(zero, 0.0, 1 / err_v**2), flux.shape).astype(f32)
+    gvel_c = np.where(zero_lines, f32(0), gvel_c)
+    gvel_ivar = np.where(zero_lines, f32(0), gvel_ivar)
+    gsig = np.where(zero_lines, 0.0, gsig).astype(f32)
+    gsig_ivar = np.where(zero_lines, 0.0, 1 / err_s**2).astype(f32)
+    _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar)
+    gmask = consolidate_donotuse(gmask)
+    gew = np.where(gmask & ins.BIT["DONOTUSE"] & zero_lines, 0.0,
+                   gflux / np.maximum(cont, 1e-6)).astype(f32)
+
+    # ---- summed (moment) fluxes --------------------------------------------------------
+    s_true = flux.copy()
+    s_true[IDX["OII-3727"]] += flux[IDX["OII-3729"]]
+    s_true[IDX["Hzet-3890"]] += flux[IDX["HeI-3889"]]
+    s_true[IDX["Heps-3971"]] += flux[IDX["NeIII-3968"]]
+    s_err = 1.25 * err
+    s_err[IDX["OII-3727"]] = 1.25 * np.hypot(err[IDX["OII-3727"]], err[IDX["OII-3729"]])
+    eps_s = 0.8 * eps + 0.6 * rng.standard_normal(flux.shape)
+    sflux = s_true + s_err * eps_s
+    s_ivar = 1.0 / s_err**2
+    smask = np.broadcast_to(base, flux.shape).copy()
+    smask[outside] |= ins.BIT["NOVALUE"]
+    empty = [IDX[name] for name in SFLUX_EMPTY]
+    smask[empty] |= ins.BIT["NOVALUE"]
+    s_zero = zero_lines.copy()
+    s_zero[empty] = True
+    sflux[s_zero], s_ivar[s_zero] = 0.0, 0.0
+    smask = consolidate_donotuse(smask)
+
+    # ---- coordinates, binning, DAP products ----------------------------------------------
+    kpc = float(cosmology.kpc_per_arcsec(p.z))
+    skycoo = np.stack([grid.sx_map, grid.sy_map]).astype(f32)
+    ellcoo = np.stack([grid.r_map, grid.r_map / p.re_arcsec, grid.r_map * kpc * H_LITTLE,
+                       grid.theta_map]).astype(f32)
+    binid = ins.hybrid_binid(analysed, snr)
+    maps = {
+        "SPX_SKYCOO": skycoo, "SPX_ELLCOO": ellcoo, "SPX_SNR": snr.astype(f32), "BINID": binid,
+        "EMLINE_SFLUX": sflux.astype(f32), "EMLINE_SFLUX_IVAR": s_ivar.astype(f32),
+        "EMLINE_SFLUX_MASK": smask,
+        "EMLINE_GFLUX": gflux, "EMLINE_GFLUX_IVAR": ivar, "EMLINE_GFLUX_MASK": gmask,
+        "EMLINE_GEW": gew,
+        "EMLINE_GVEL": gvel_c, "EMLINE_GVEL_IVAR": gvel_ivar, "EMLINE_GVEL_MASK": gmask.copy(),
+        "EMLINE_GSIGMA": gsig, "EMLINE_GSIGMA_IVAR": gsig_ivar,
+        "EMLINE_GSIGMA_MASK": gmask.copy(),
+    }
+    if full:
+        maps.update(_full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst,
+                                     err, wave_obs, zero, base, gvel))
+
+    # ---- quality, header, catalogue rows ---------------------------------------------------
+    drp3qual = 0
+    if rng.random() < config.critical_rate:
+        drp3qual |= bit_value(["CRITICAL"], _drp3())
+    if rng.random() < 0.03:
+        drp3qual |= bit_value([str(rng.choice(["HIGHSCAT", "BADFLUX", "VARIABLELSF"]))], _drp3())
+    dapqual = bit_value(["FORESTAR"], _dapqual()) if star.any() else 0
+    if drp3qual & (1 << 30):
+        dapqual |= bit_value(["DRPCRIT", "CRITICAL"], _dapqual())
+    dapdone = not rng.random() < config.dapdone_failure_rate
+
+    ring = analysed & (grid.r_map >= p.re_arcsec) & (grid.r_map <= 1.5 * p.re_arcsec)
+    snr_g_med = float(np.median(snr[ring])) if ring.any() else 0.0
+    snr_g_ring = float(np.mean(snr[ring])) if ring.any() else 0.0
+    colour = np.array([1.0, 1.3, 1.2, 0.8])  # g, r, i, z depth relative to g
+    nbins = int(binid[0].max() + 1)
+    header = {
+        "PLATEIFU": plan.plateifu, "MANGAID": plan.mangaid, "PLATEID": plan.plate,
+        "IFUDSGN": str(plan.ifudesign), "OBJRA": p.ra, "OBJDEC": p.dec, "IFURA": p.ra,
+        "IFUDEC": p.dec, "EBVGAL": p.ebv_gal, "RVGAL": 3.1,
+        "GFWHM": round(float(band_fwhm[0]), 3), "RFWHM": round(float(band_fwhm[1]), 3),
+        "IFWHM": round(float(band_fwhm[2]), 3), "ZFWHM": round(float(band_fwhm[3]), 3),
+        "DRP3QUAL": drp3qual, "DAPQUAL": dapqual,
+        "SCINPVEL": round(cosmology.C_KMS * p.z, 3), "VSTEP": 69.0247,
+        "REFF": round(p.re_arcsec, 4), "ECOOPA": round(p.pa, 3), "ECOOELL": round(1 - p.ba, 4),
+        **{f"SNR{b}MED": round(snr_g_med * c, 4) for b, c in zip("GRIZ", colour)},
+        **{f"SNR{b}RING": round(snr_g_ring * c, 4) for b, c in zip("GRIZ", colour)},
+        "BINKEY": "HYB10", "NBINS": nbins, "LCSIM": (True, "simulated by linecube"),
+        "LCSIMVER": __version__,
+    }
+    truth = _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, star.any(),
+                       dapdone, dapqual, drp3qual)
+    dapall = _dapall_row(plan, p, gflux, gew, gmask, grid, snr_g_med, snr_g_ring, colour,
+                         drp3qual, dapqual, dapdone, sig_obs, ~nocov)
+    spx_class = None
+    if spaxel_classes:
+        per_comp = conv[len(NAMES) + 4:]
+        codes = np.array([SPAXEL_CODES[c.code] for c in components], np.int8)
+        spx_class = codes[np.argmax(per_comp, axis=0)]
+        spx_class[nocov] = SPAXEL_CODES["no_coverage"]
+    return SimulatedObservation(plan, p, maps, header, truth, dapall, spx_class, dapdone)
+
+
+def _drp3() -> dict:
+    from linecube.bits import DRP3QUAL
+    return DRP3QUAL
+
+
+def _dapqual() -> dict:
+    from linecube.bits import DAPQUAL
+    return DAPQUAL
+
+
+class _Grid:
+    """Sky and galaxy-frame coordinates on the padded (M, M) grid and the (N, N) map."""
+
+    def __init__(self, n: int, p: GalaxyParams):
+        self.n, self.m = n, n + 2 * PAD
+        c = n // 2 + PAD
+        yy, xx = np.mgrid[0:self.m, 0:self.m]
+        self.sx = -(xx - c) * ins.PIXEL  # +x toward +RA (east), as SPX_SKYCOO
+        self.sy = (yy - c) * ins.PIXEL
+        pa = np.radians(p.pa)  # east of north
+        self.u = self.sx * np.sin(pa) + self.sy * np.cos(pa)  # along the major axis
+        self.v = -self.sx * np.cos(pa) + self.sy * np.sin(pa)
+        self.r = np.hypot(self.u, self.v / p.ba)  # elliptical (deprojected) radius
+        self.phi = np.arctan2(self.v / p.ba, self.u)  # azimuth in the disk plane
+        self.rc = np.hypot(self.sx, self.sy)  # circular radius
+        crop = (slice(PAD, PAD + n),) * 2
+        self.sx_map, self.sy_map = self.sx[crop], self.sy[crop]
+        self.r_map = self.r[crop]
+        self.theta_map = np.degrees(self.phi[crop]) % 360
+
+    def aperture_sum(self, image: np.ndarray) -> float:
+        """Sum of ``image`` within the central 2.5-arcsec-diameter aperture."""
+        return float(image[self.rc <= APERTURE].sum())
+
+
+def _sed(wave_rest: np.ndarray, p: GalaxyParams) -> np.ndarray:
+    """Continuum shape f_λ: a power law with a 4000 Å break of strength D4000."""
+    brk = 1.0 - (1.0 - 1.0 / p.d4000) / (1.0 + np.exp((np.asarray(wave_rest) - 4000.0) / 40.0))
+    return (np.asarray(wave_rest) / 5500.0) ** p.sed_beta * brk
+
+
+def _continuum(grid: _Grid, p: GalaxyParams) -> np.ndarray:
+    """Sérsic g-band continuum [per spaxel], ``cont_re`` at one effective radius."""
+    nn = p.sersic_n
+    b = 2 * nn - 1 / 3 + 0.009876 / nn
+    r = np.hypot(grid.r, 0.25) / p.re_arcsec
+    return p.cont_re * np.exp(-b * (r ** (1 / nn) - 1))
+
+
+def _flux_units(log_l: float, z: float) -> float:
+    """Total flux [1e-17 erg/s/cm^2] of a source of log luminosity ``log_l`` at ``z``."""
+    d = float(cosmology.luminosity_distance_cm(z))
+    return 10 ** (log_l - np.log10(4 * np.pi) - 2 * np.log10(d) + 17)
+
+
+def _normalised(image: np.ndarray) -> np.ndarray:
+    return image / image.sum()
+
+
+def _components(grid: _Grid, p: GalaxyParams, cont_int: np.ndarray,
+                sed: np.ndarray) -> list[_Component]:
+    """The ionising sources of the galaxy with their intrinsic Hα maps [per spaxel]."""
+    ex, t = p.extra, p.extra["templates"]
+    rotation = (p.v_max * (2 / np.pi) * np.arctan(grid.r / p.r_turn)
+                * np.sin(np.radians(p.inclination)) * np.cos(grid.phi))
+    v_disk = p.v_sys + rotation
+    cont_ha = cont_int * sed[IDX["Ha-6564"]]
+    out: list[_Component] = []
+    disk_sigma = 45.0 if p.galaxy_class == "shock_merger" else p.sigma_gas
+
+    if p.host == "star_forming" and p.galaxy_class != "blueberry":
+        total = _flux_units(p.log_l_ha_sf, p.z)
+        rd = 1.1 * p.re_arcsec / 1.678
+        arms = 1 + ex["arm_amplitude"] * np.cos(
+            2 * (grid.phi - np.log(np.maximum(grid.r, 1e-3) / rd)
+                 / np.tan(np.radians(ex["arm_pitch"]))) - ex["arm_phase"])
+        disk = np.exp(-grid.r / rd) * arms * ins.PIXEL**2 / (2 * np.pi * rd**2 * p.ba)
+        clumps = np.zeros_like(disk)
+        if p.n_clumps:
+            cu = ex["clump_r"] * np.cos(ex["clump_phi"])
+            cv = ex["clump_r"] * np.sin(ex["clump_phi"]) * p.ba
+            pa = np.radians(p.pa)
+            csx = cu * np.sin(pa) - cv * np.cos(pa)
+            csy = cu * np.cos(pa) + cv * np.sin(pa)
+            s2 = ex["clump_sigma"][:, None, None] ** 2
+            d2 = (grid.sx[None] - csx[:, None, None]) ** 2 + (grid.sy[None] - csy[:, None, None]) ** 2
+            wts = ex["clump_weight"] / ex["clump_weight"].sum()
+            clumps = np.sum(wts[:, None, None] * np.exp(-d2 / (2 * s2)) / (2 * np.pi * s2),
+                            axis=0) * ins.PIXEL**2
+        halpha = total * (0.7 * disk + 0.3 * clumps)
+        oh = np.clip(p.oh_center + p.oh_gradient * grid.r / p.re_arcsec, 7.9, 8.65)
+        out.append(_Component("star_forming", halpha, emission.star_forming(oh), v_disk,
+                              disk_sigma))
+        if p.galaxy_class == "shock_merger":
+            d2 = ((grid.sx - ex["companion_r"] * p.re_arcsec * np.cos(ex["companion_phi"])) ** 2
+                  + (grid.sy - ex["companion_r"] * p.re_arcsec * np.sin(ex["companion_phi"])) ** 2)
+            s2c = (0.3 * p.re_arcsec) ** 2
+            comp = 0.25 * total * np.exp(-d2 / (2 * s2c)) / (2 * np.pi * s2c) * ins.PIXEL**2
+            out.append(_Component("star_forming", comp, emission.star_forming(p.oh_center - 0.1),
+                                  p.v_sys + ex["companion_dv"], 40.0))
+
+    diffuse = p.ew_diffuse * (1 + p.z) * cont_ha
+    out.append(_Component("diffuse", diffuse, t["diffuse"], v_disk, p.sigma_gas + 15.0))
+
+    sf_ap = grid.aperture_sum(out[0].halpha) if out[0].code == "star_forming" else 0.0
+    point = _normalised(np.exp(-grid.rc**2 / (2 * 0.25**2)))
+    if p.galaxy_class == "seyfert":
+        hb = _flux_units(p.log_l_oiii_nucleus, p.z) / 10 ** t["nucleus"]["o3"]
+        ha = emission.HA_HB * hb
+        shape = point
+        if p.cone:
+            cpa = np.radians(p.cone_pa)
+            along = grid.sx * np.sin(cpa) + grid.sy * np.cos(cpa)
+            cos_open = np.abs(along) / np.maximum(grid.rc, 1e-6)
+            cone = (cos_open > np.cos(np.radians(30))) * np.exp(-grid.rc / (0.5 * p.re_arcsec))
+            shape = 0.7 * point + 0.3 * _normalised(cone + 1e-12)
+        out.append(_Component("seyfert", ha * shape, t["nucleus"], p.v_sys, 200.0))
+    elif p.galaxy_class == "liner":
+        ha = p.nucleus_fraction * (1 + p.z) * grid.aperture_sum(cont_ha)
+        out.append(_Component("liner", ha * point, t["nucleus"], p.v_sys, 150.0))
+    elif p.galaxy_class == "composite":
+        f = p.nucleus_fraction
+        out.append(_Component("composite", f / (1 - f) * sf_ap * point, t["nucleus"], p.v_sys,
+                              120.0))
+    elif p.galaxy_class == "shock_merger":
+        rs = np.hypot(grid.u, grid.v / np.sqrt(p.ba))
+        shape = np.exp(-rs / (0.8 * p.re_arcsec))
+        f = p.nucleus_fraction
+        scale = f / (1 - f) * sf_ap / grid.aperture_sum(shape)
+        out.append(_Component("shock", scale * shape, t["shock"], p.v_sys + 0.5 * rotation,
+                              p.sigma_gas))
+    elif p.galaxy_class == "blueberry":
+        rd = p.re_arcsec / 1.678
+        shape = _normalised(np.exp(-np.hypot(grid.r, 0.1) / rd))
+        out.append(_Component("blueberry", _flux_units(p.log_sfr + 41.27, p.z) * shape,
+                              t["starburst"], v_disk, p.sigma_gas))
+    if p.agn_kind in ("liner", "composite"):
+        o3 = emission.line_ratios(out[-1].state)[IDX["OIII-5008"]]
+        l_ha = float(out[-1].halpha.sum()) / _flux_units(0.0, p.z)
+        p.log_l_oiii_nucleus = float(np.log10(l_ha / emission.HA_HB * o3))
+    return out
+
+
+def _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar) -> None:
+    """Apply the DAP flux ties (value, ivar, mask) and kinematic ties (sigma), in place."""
+    emission.apply_ties(gflux)
+    for name, (partner, ratio) in emission.TIES.items():
+        i, j = IDX[name], IDX[partner]
+        r = np.float32(ratio)
+        ivar[i] = ivar[j] / (r * r)
+        gmask[i] = gmask[j]
+    for name, partner in SIGMA_TIES.items():
+        i, j = IDX[name], IDX[partner]
+        gsig[i], gsig_ivar[i] = gsig[j], gsig_ivar[j]
+
+
+def _central_ratios(flux: np.ndarray, cont: np.ndarray, grid: _Grid, z: float) -> dict:
+    """Noiseless line ratios in the central 2.5-arcsec aperture (after the PSF)."""
+    ap = grid.rc[PAD:PAD + grid.n, PAD:PAD + grid.n] <= APERTURE
+    s = flux[:, ap].sum(axis=1)
+
+    def lg(a, b):
+        return float(np.log10(a / b)) if a > 0 and b > 0 else float("nan")
+
+    ha, hb = s[IDX["Ha-6564"]], s[IDX["Hb-4862"]]
+    return {
+        "cen_log_nii_ha": lg(s[IDX["NII-6585"]], ha),
+        "cen_log_oiii_hb": lg(s[IDX["OIII-5008"]], hb),
+        "cen_log_sii_ha": lg(s[IDX["SII-6718"]] + s[IDX["SII-6732"]], ha),
+        "cen_log_oi_ha": lg(s[IDX["OI-6302"]], ha),
+        "cen_ha_hb": float(ha / hb) if hb > 0 else float("nan"),
+        "cen_ew_ha": float(ha / cont[IDX["Ha-6564"]][ap].sum() / (1 + z)),
+    }
+
+
+def _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, has_star, dapdone,
+               dapqual, drp3qual) -> dict:
+    row = {
+        "plateifu": plan.plateifu, "mangaid": plan.mangaid, "observation": plan.index,
+        "galaxy": plan.galaxy, "is_repeat": plan.is_repeat, "plate": plan.plate,
+        "ifudesign": plan.ifudesign, "fibres": plan.fibres, "map_size": n,
+        "class": p.galaxy_class,
+    }
+    row.update({k: v for k, v in p.scalars().items() if k != "galaxy_class"})
+    row.update(_central_ratios(flux, cont, grid, p.z))
+    row.update({"psf_fwhm_r": float(band_fwhm[1]), "noise_sigma0": sigma0,
+                "forestar": bool(has_star), "dapdone": bool(dapdone), "dapqual": int(dapqual),
+                "drp3qual": int(drp3qual)})
+    return row
+
+
+def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp3qual,
+                dapqual, dapdone, sig_obs, covered) -> dict:
+    good = (gmask & ins.BIT["DONOTUSE"]) == 0
+    f = np.where(good, gflux, 0.0).astype(np.float64)
+    ap = grid.rc[PAD:PAD + grid.n, PAD:PAD + grid.n] <= APERTURE
+    in_re = grid.r_map <= p.re_arcsec
+    ha = IDX["Ha-6564"]
+    n_re = max(int((good[ha] & in_re).sum()), 1)
+    zd = p.z
+    ldist = float(cosmology.luminosity_distance_cm(zd)) / cosmology.MPC_CM * H_LITTLE
+    adist = float(cosmology.angular_diameter_distance(zd)) * H_LITTLE
+
+    def sfr(flux_ha: float) -> float:
+        lum = 4 * np.pi * (ldist * cosmology.MPC_CM) ** 2 * flux_ha * 1e-17
+        return float(10 ** (np.log10(lum) - 41.27)) if lum > 0 else 0.0
+
+    tot = f.sum(axis=(1, 2))
+    one_re = f[:, in_re].sum(axis=1)
+    row = {
+        "PLATEIFU": plan.plateifu, "MANGAID": plan.mangaid, "PLATE": plan.plate,
+        "IFUDESIGN": plan.ifudesign, "DRPALLINDX": plan.index, "MODE": "CUBE",
+        "DAPDONE": bool(dapdone), "OBJRA": p.ra, "OBJDEC": p.dec, "IFURA": p.ra,
+        "IFUDEC": p.dec, "Z": p.z, "NSA_Z": p.z, "NSA_ZDIST": p.z, "LDIST_Z": ldist,
+        "ADIST_Z": adist, "LDIST_NSA_Z": ldist, "ADIST_NSA_Z": adist,
+        "NSA_ELPETRO_BA": p.ba, "NSA_ELPETRO_PHI": p.pa, "NSA_ELPETRO_TH50_R": p.re_arcsec,
+        "NSA_SERSIC_BA": p.ba, "NSA_SERSIC_PHI": p.pa, "NSA_SERSIC_TH50": p.re_arcsec,
+        "NSA_SERSIC_N": p.sersic_n, "DRP3QUAL": int(drp3qual), "DAPQUAL": int(dapqual),
+        "RCOV90": float(np.percentile(grid.r_map[covered], 90)),
+        "SNR_MED": (snr_med * colour).tolist(), "SNR_RING": (snr_ring * colour).tolist(),
+        "EMLINE_GFLUX_CEN": f[:, ap].sum(axis=1).tolist(),
+        "EMLINE_GFLUX_1RE": one_re.tolist(), "EMLINE_GFLUX_TOT": tot.tolist(),
+        "EMLINE_GEW_1RE": [float(np.median(gew[i][good[i] & in_re]))
+                           if (good[i] & in_re).any() else 0.0 for i in range(len(NAMES))],
+        "HA_Z": p.z + p.v_sys / cosmology.C_KMS,
+        "HA_GSIGMA_1RE": float(np.median(sig_obs[ha][good[ha] & in_re]))
+        if (good[ha] & in_re).any() else 0.0,
+        "SFR_1RE": sfr(one_re[ha]), "SFR_TOT": sfr(tot[ha]),
+        "N_GOOD_1RE": n_re,
+    }
+    if not dapdone:
+        for key in ("EMLINE_GFLUX_CEN", "EMLINE_GFLUX_1RE", "EMLINE_GFLUX_TOT",
+                    "EMLINE_GEW_1RE"):
+            row[key] = [-999.0] * len(NAMES)
+        for key in ("HA_GSIGMA_1RE", "SFR_1RE", "SFR_TOT", "RCOV90"):
+            row[key] = -999.0
+    return row
+
+
+def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, err, wave_obs,
+                     zero, base, gvel) -> dict[str, np.ndarray]:
+    """The extensions only a full (64-HDU) file carries, filled with consistent values so
+    that full files weigh what real ones do (noise does not compress)."""
+    f32 = np.float32
+    n = cont_g.shape[0]
+    keep = ~zero
+    mask1 = consolidate_donotuse(base)
+
+    def masked(a):
+        return np.where(keep, a, 0.0).astype(f32)
+
+    mflux = masked(cont_g + g_noise * rng.standard_normal((n, n)))
+    mflux_ivar = masked(1 / g_noise**2)
+    snr = maps["SPX_SNR"]
+    stellar_sigma_true = np.clip(p.sigma_gas * 1.2 + 40, 40, 300)
+    err_star = np.where(snr > 0, 30.0 / np.maximum(snr, 0.5), 0)
+    stellar_vel = masked(0.8 * (vel - p.v_sys) + err_star * rng.standard_normal((n, n)))
+    stellar_sig = masked(stellar_sigma_true + err_star * rng.standard_normal((n, n)))
+    star_ivar = masked(1 / np.maximum(err_star, 1e-3) ** 2)
+    sig_lam = wave_obs[:, None, None] * np.sqrt(sig_gas[None] ** 2 + inst**2) / 299792.458
+    gflux = maps["EMLINE_GFLUX"]
+    ga = (gflux / (np.sqrt(2 * np.pi) * sig_lam)).astype(f32)
+    ganr = (ga / np.maximum(err / (np.sqrt(2 * np.pi) * sig_lam), 1e-6) / 3).astype(f32)
+    sflux, sflux_ivar = maps["EMLINE_SFLUX"], maps["EMLINE_SFLUX_IVAR"]
+    cnt = np.where(keep, cont, 0).astype(f32)
+    sew = (sflux / np.maximum(cont, 1e-6)).astype(f32)
+    sew_ivar = (sflux_ivar * cont**2).astype(f32)
+    lfom = masked(1 + 0.2 * rng.standard_normal(gflux.shape))
+    fom = np.stack([masked(np.abs(rng.normal(s, s / 3, (n, n)))) for s in
+                    (0.05, 0.03, 1.0, 0.02, 0.08, 0.2, 1.0, 2.5, 4.0)])
+    nidx = 46
+    base_idx = rng.normal(2.0, 1.0, nidx)[:, None, None]
+    idx_err = np.where(keep, 1.5 / np.maximum(snr, 0.5), 0)[None]
+    mask_c = np.broadcast_to(mask1, (len(NAMES), n, n)).copy()
+    mask_i = np.broadcast_to(mask1, (nidx, n, n)).copy()
+    out = {
+        "SPX_MFLUX": mflux, "SPX_MFLUX_IVAR": mflux_ivar,
+        "BIN_LWSKYCOO": maps["SPX_SKYCOO"], "BIN_LWELLCOO": maps["SPX_ELLCOO"],
+        "BIN_AREA": np.where(keep, 0.25, 0).astype(f32), "BIN_FAREA": keep.astype(f32),
+        "BIN_MFLUX": mflux, "BIN_MFLUX_IVAR": mflux_ivar, "BIN_MFLUX_MASK": mask1,
+        "BIN_SNR": maps["SPX_SNR"],
+        "STELLAR_VEL": stellar_vel, "STELLAR_VEL_IVAR": star_ivar, "STELLAR_VEL_MASK": mask1,
+        "STELLAR_SIGMA": stellar_sig, "STELLAR_SIGMA_IVAR": star_ivar,
+        "STELLAR_SIGMA_MASK": mask1,
+        "STELLAR_SIGMACORR": np.stack([masked(np.full((n, n), 25.0)),
+                                       masked(25 + 5 * rng.standard_normal((n, n)))]),
+        "STELLAR_FOM": fom,
+        "EMLINE_SEW": sew, "EMLINE_SEW_CNT": cnt, "EMLINE_SEW_IVAR": sew_ivar,
+        "EMLINE_SEW_MASK": maps["EMLINE_SFLUX_MASK"],
+        "EMLINE_GEW_CNT": cnt, "EMLINE_GEW_IVAR": (maps["EMLINE_GFLUX_IVAR"] * cont**2)
+        .astype(f32), "EMLINE_GEW_MASK": maps["EMLINE_GFLUX_MASK"],
+        "EMLINE_INSTSIGMA": np.where(keep, inst, 0).astype(f32) * np.ones_like(gflux),
+        "EMLINE_TPLSIGMA": np.where(keep, 0.0, 0.0).astype(f32) * np.ones_like(gflux),
+        "EMLINE_GA": ga, "EMLINE_GANR": ganr, "EMLINE_FOM": fom, "EMLINE_LFOM": lfom,
+    }
+    for fam in ("SPECINDEX", "SPECINDEX_BF", "SPECINDEX_WGT"):
+        val = np.where(keep, base_idx + idx_err * rng.standard_normal((nidx, n, n)), 0)
+        out[fam] = val.astype(f32)
+        out[f"{fam}_IVAR"] = np.where(keep, 1 / np.maximum(idx_err, 1e-3) ** 2, 0).astype(f32)
+        out[f"{fam}_MASK"] = mask_i
+        out[f"{fam}_CORR"] = np.where(keep, 1.0 + 0.01 * rng.standard_normal((nidx, n, n)),
+                                      0).astype(f32)
+        out[f"{fam}_MODEL"] = np.where(keep, base_idx + 0.0 * idx_err, 0).astype(f32)
+    out["EMLINE_INSTSIGMA"] = out["EMLINE_INSTSIGMA"].astype(f32)
+    del mask_c, gvel
+    return out

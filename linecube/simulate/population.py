@@ -1,0 +1,323 @@
+"""The survey plan (plates, IFUs, repeat observations) and each galaxy's physical parameters.
+
+Random streams: observation ``i`` of a survey with seed ``s`` owns the child
+``np.random.SeedSequence(s).spawn(n)[i]``; its sub-streams are that child's spawned children
+(``spawn_key = (i, k)``): ``k = 0`` the plan, ``1`` the galaxy's intrinsic parameters, ``2`` the
+observation (PSF, noise, pipeline flags). A repeat observation reuses the intrinsic stream of
+the galaxy's first observation, so both show the same galaxy. Nothing depends on the number of
+workers or on the order in which observations are simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linecube.simulate import cosmology
+from linecube.simulate.config import CLASSES, SimulationConfig
+
+PLAN, INTRINSIC, OBSERVATION = 0, 1, 2
+_PLATE_STREAM = 2**32  # spawn_key root for plate-level draws (never an observation index)
+FIRST_PLATE = 7443  # lowest MaNGA plate id
+
+# Hexagon diameter (vertex to vertex, arcsec) and the two usual map sizes of each bundle
+# (format doc §6, Drory et al. 2015).
+HEX_DIAMETER = {19: 12.5, 37: 17.5, 61: 22.5, 91: 27.5, 127: 32.5}
+MAP_SIZES = {19: (32, 34), 37: (42, 44), 61: (52, 54), 91: (62, 64), 127: (72, 74)}
+
+
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """Generator of ``SeedSequence(seed)`` spawned along ``key`` (see the module docstring)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+@dataclass(frozen=True)
+class ObservationPlan:
+    """One MAPS file of the survey.
+
+    Attributes:
+        index: observation number (0-based; ``DRPALLINDX``).
+        galaxy: observation number of this galaxy's first observation (the MANGAID owner).
+        plate, ifudesign: the plate and the bundle used for this observation.
+        galaxy_fibres: bundle size of the galaxy's first observation, which set the target's
+            Re coverage (1.5 or 2.5 Re, as in MaNGA's target selection).
+    """
+
+    index: int
+    galaxy: int
+    plate: int
+    ifudesign: int
+    galaxy_fibres: int
+
+    @property
+    def plateifu(self) -> str:
+        return f"{self.plate}-{self.ifudesign}"
+
+    @property
+    def mangaid(self) -> str:
+        return f"1-{200001 + self.galaxy}"
+
+    @property
+    def fibres(self) -> int:
+        return self.ifudesign // 100
+
+    @property
+    def is_repeat(self) -> bool:
+        return self.galaxy != self.index
+
+
+def plan_survey(n: int, seed: int, config: SimulationConfig) -> list[ObservationPlan]:
+    """Plates of ``sum(config.bundles)`` IFUs filled in order, with repeat observations.
+
+    Observation ``i > 0`` re-observes an earlier galaxy with probability
+    ``config.repeat_fraction`` (drawn from its plan stream).
+    """
+    designs = [fib * 100 + k + 1 for fib, count in config.bundles.items() for k in range(count)]
+    per_plate = len(designs)
+    slots: list[int] = []
+    for plate in range(-(-n // per_plate)):
+        slots += list(stream(seed, _PLATE_STREAM, plate).permutation(designs))
+    plans: list[ObservationPlan] = []
+    for i in range(n):
+        rng = stream(seed, i, PLAN)
+        galaxy = i
+        if i > 0 and rng.random() < config.repeat_fraction:
+            galaxy = plans[int(rng.integers(i))].galaxy
+        ifu = int(slots[i])
+        first_fibres = plans[galaxy].fibres if galaxy != i else ifu // 100
+        plans.append(ObservationPlan(i, galaxy, FIRST_PLATE + i // per_plate, ifu, first_fibres))
+    return plans
+
+
+@dataclass
+class GalaxyParams:
+    """Intrinsic properties of one galaxy (scalars go to the truth table).
+
+    Angles in degrees, sizes in arcsec unless the name says kpc, luminosities log10 erg/s.
+    ``extra`` holds the non-scalar parts (line templates, HII-region clumps).
+    """
+
+    galaxy_class: str
+    is_agn: bool
+    agn_kind: str  # "", "seyfert", "liner" or "composite"
+    host: str  # "star_forming" or "retired"
+    log_mstar: float
+    log_sfr: float
+    z: float
+    re_kpc: float
+    re_arcsec: float
+    coverage_re: float
+    sersic_n: float
+    ba: float
+    inclination: float
+    pa: float
+    ra: float
+    dec: float
+    ebv_gal: float
+    ebv_center: float
+    oh_center: float
+    oh_gradient: float
+    v_max: float
+    r_turn: float
+    sigma_gas: float
+    v_sys: float
+    cont_re: float  # g-band continuum at Re [1e-17 erg/s/cm^2/Å/spaxel]
+    sed_beta: float
+    d4000: float
+    ew_diffuse: float  # Hα EW of the diffuse (DIG/LIER) gas [Å]
+    log_l_ha_sf: float
+    log_l_oiii_nucleus: float
+    nucleus_fraction: float
+    cone: bool
+    cone_pa: float
+    n_clumps: int
+    wise_agn: bool = False
+    bat_agn: bool = False
+    radio_agn: bool = False
+    radio_class: str = ""
+    broad_agn: bool = False
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def scalars(self) -> dict:
+        """The truth-table columns."""
+        return {k: v for k, v in self.__dict__.items() if k != "extra"}
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
+                galaxy_class: str | None = None) -> GalaxyParams:
+    """Draw the galaxy of ``plan`` from its intrinsic stream (shared by repeat observations)."""
+    from linecube.simulate import emission
+
+    rng = stream(seed, plan.galaxy, INTRINSIC)
+    cls = str(rng.choice(CLASSES, p=config.classes.weights()))
+    if galaxy_class is not None:
+        if galaxy_class not in CLASSES:
+            raise ValueError(f"unknown class {galaxy_class!r}; classes are {', '.join(CLASSES)}")
+        cls = galaxy_class
+    u, n = rng.uniform, rng.normal
+
+    agn_kind = {"seyfert": "seyfert", "liner": "liner"}.get(cls, "")
+    if cls == "composite" and rng.random() < config.composite_agn_fraction:
+        agn_kind = "composite"
+    host = "retired" if cls == "retired" else "star_forming"
+    if cls == "seyfert" and rng.random() < 0.4 or cls == "liner" and rng.random() < 0.8:
+        host = "retired"
+
+    # Stellar mass (MaNGA is roughly flat in log M*, Wake et al. 2017) and size (mass-size
+    # relations of Shen et al. 2003, late and early types).
+    log_m = {"star_forming": u(9.0, 11.0), "retired": u(9.8, 11.6), "seyfert": n(10.6, 0.35),
+             "liner": n(10.9, 0.3), "composite": n(10.5, 0.35), "shock_merger": n(10.5, 0.35),
+             "blueberry": u(7.5, 8.8)}[cls]
+    if cls == "blueberry":
+        log_re_kpc = u(-0.6, 0.0)
+    elif host == "retired":
+        log_re_kpc = 0.45 + 0.56 * (log_m - 10.5) + n(0, 0.12)
+    else:
+        log_re_kpc = 0.60 + 0.22 * (log_m - 10.0) + n(0, 0.12)
+    re_kpc = 10**log_re_kpc
+
+    # Redshift from the IFU coverage (MaNGA Primary 1.5 Re, Secondary 2.5 Re; Wake et al. 2017).
+    hex_radius = HEX_DIAMETER[plan.galaxy_fibres] / 2
+    coverage = 2.5 if rng.random() < config.secondary_fraction else 1.5
+    if cls == "blueberry":
+        z = u(0.015, 0.05)
+    else:
+        z = cosmology.redshift_for_scale(re_kpc / (hex_radius / coverage)) * np.exp(n(0, 0.1))
+    z = float(np.clip(z, 0.01, 0.15))
+    re_arcsec = float(re_kpc / cosmology.kpc_per_arcsec(z))
+    coverage = hex_radius / re_arcsec
+
+    q0 = 0.2 if host == "star_forming" else 0.6  # intrinsic thickness
+    cos_i = u(0.15 if host == "star_forming" else 0.0, 1.0)
+    ba = float(np.sqrt(cos_i**2 * (1 - q0**2) + q0**2))
+    inclination = float(np.degrees(np.arccos(cos_i)))
+
+    # Star formation: main sequence log SFR = 0.76 log M* - 7.64 (Renzini & Peng 2015),
+    # L(Hα) = SFR x 10^41.27 erg/s (Kennicutt & Evans 2012).
+    ms = 0.76 * log_m - 7.64
+    log_sfr = {"star_forming": ms + n(0, 0.25), "retired": ms - 1.5 + n(0, 0.3),
+               "seyfert": ms - 0.6 + n(0, 0.3), "liner": ms - 1.2 + n(0, 0.3),
+               "composite": ms - 0.3 + n(0, 0.25), "shock_merger": ms + 0.3 + n(0, 0.25),
+               "blueberry": log_m - 8.3 + n(0, 0.2)}[cls]
+    log_l_ha_sf = log_sfr + 41.27 if host == "star_forming" else -np.inf
+
+    # Gas-phase metallicity: mass-metallicity-like centre, -0.1 dex/Re gradient
+    # (Sánchez et al. 2014), capped where the N2/O3N2 calibrations hold.
+    oh_center = float(np.clip(8.55 + 0.12 * (log_m - 10.0) + n(0, 0.05), 8.0, 8.65))
+    oh_gradient = float(n(-0.09, 0.04))
+    if cls == "blueberry":
+        oh_center, oh_gradient = float(u(7.6, 7.95)), 0.0
+    ebv_center = float(np.clip(0.15 + 0.12 * (log_m - 10.0) + n(0, 0.07), 0.02, 0.7))
+    if host == "retired":
+        ebv_center = float(np.clip(n(0.08, 0.04), 0.0, 0.3))
+    if cls == "blueberry":
+        ebv_center = float(u(0.02, 0.10))
+
+    sersic = {"star_forming": u(0.8, 1.5), "retired": u(3.0, 4.5)}[host]
+    if cls in ("seyfert", "liner", "composite"):
+        sersic = u(1.5, 3.5)
+    if cls == "blueberry":
+        sersic = 1.0
+    v_max = {"star_forming": u(100, 250), "retired": u(40, 180)}[host]
+    if cls == "blueberry":
+        v_max = u(10, 40)
+    sigma_gas = {"star_forming": u(20, 45), "retired": u(60, 130)}[host]
+    if cls == "blueberry":
+        sigma_gas = u(35, 60)
+    if cls == "shock_merger":
+        sigma_gas = u(150, 260)
+
+    # Continuum: g-band surface brightness at Re set by a target S/N at Re (MaNGA's design
+    # gives roughly constant depth, SNRGMED ~ 5-40), per-spaxel units.
+    cont_re = float(np.exp(n(np.log(0.25), 0.35)))
+    if cls == "blueberry":
+        cont_re = float(u(0.05, 0.12))
+    if host == "retired":
+        sed_beta, d4000 = u(0.1, 0.5), u(1.7, 2.0)
+    else:
+        sed_beta, d4000 = u(-1.2, -0.4), u(1.15, 1.5)
+    ew_diffuse = u(0.6, 2.2) if host == "retired" else u(0.3, 1.0)
+
+    templates = {"diffuse": emission.template("lier" if host == "retired" else "dig", rng)}
+    log_l_oiii = -np.inf
+    nucleus_fraction = 0.0
+    if cls == "seyfert":
+        templates["nucleus"] = emission.template("seyfert", rng)
+        log_l_oiii = n(40.5, 0.3)
+    elif cls == "liner":
+        templates["nucleus"] = emission.template("liner", rng)
+        nucleus_fraction = u(4.0, 12.0)  # central Hα EW of the nucleus [Å]
+    elif cls == "composite":
+        templates["nucleus"] = emission.template("composite", rng)
+        nucleus_fraction = u(0.65, 0.85)  # nucleus share of the central Hα
+    elif cls == "shock_merger":
+        templates["shock"] = emission.template("shock", rng)
+        nucleus_fraction = u(0.65, 0.85)  # shock share of the central Hα
+    elif cls == "blueberry":
+        templates["starburst"] = emission.template("blueberry", rng)
+    cone = cls == "seyfert" and rng.random() < config.seyfert_cone_fraction
+    cone_pa = float(u(0, 180))
+
+    # HII-region clumps: positions from the exponential disk, sizes 0.3-0.7 arcsec.
+    n_clumps = int(rng.poisson(18)) if host == "star_forming" else 0
+    rd = re_arcsec / 1.678
+    r_cl = rng.gamma(2.0, rd, n_clumps)  # radius distribution of an exponential disk
+    phi_cl = rng.uniform(0, 2 * np.pi, n_clumps)
+    templates_extra = {
+        "clump_r": r_cl, "clump_phi": phi_cl, "clump_sigma": rng.uniform(0.3, 0.7, n_clumps),
+        "clump_weight": rng.exponential(1.0, n_clumps),
+        "arm_phase": float(u(0, 2 * np.pi)), "arm_pitch": float(u(12, 30)),
+        "arm_amplitude": float(u(0.2, 0.5)) if host == "star_forming" else 0.0,
+        "companion_r": float(u(0.8, 1.5)), "companion_phi": float(u(0, 2 * np.pi)),
+        "companion_dv": float(n(0, 120)), "templates": templates,
+    }
+
+    # Sky position: plates spread over the SDSS footprint.
+    prng = stream(seed, _PLATE_STREAM, 1, plan.plate)
+    ra0, dec0 = prng.uniform(110, 260), prng.uniform(0, 65)
+    r_off, t_off = 1.49 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+    dec = float(dec0 + r_off * np.sin(t_off))
+    ra = float((ra0 + r_off * np.cos(t_off) / np.cos(np.radians(dec))) % 360)
+
+    params = GalaxyParams(
+        galaxy_class=cls, is_agn=bool(agn_kind), agn_kind=agn_kind, host=host,
+        log_mstar=float(log_m), log_sfr=float(log_sfr), z=z, re_kpc=float(re_kpc),
+        re_arcsec=re_arcsec, coverage_re=float(coverage), sersic_n=float(sersic), ba=ba,
+        inclination=inclination, pa=float(u(0, 180)), ra=ra, dec=dec,
+        ebv_gal=float(np.clip(rng.lognormal(np.log(0.03), 0.5), 0.005, 0.2)),
+        ebv_center=ebv_center, oh_center=oh_center, oh_gradient=oh_gradient,
+        v_max=float(v_max), r_turn=float(u(0.1, 0.4) * re_arcsec),
+        sigma_gas=float(sigma_gas), v_sys=float(n(0, 15)), cont_re=cont_re,
+        sed_beta=float(sed_beta), d4000=float(d4000), ew_diffuse=float(ew_diffuse),
+        log_l_ha_sf=float(log_l_ha_sf), log_l_oiii_nucleus=float(log_l_oiii),
+        nucleus_fraction=float(nucleus_fraction), cone=bool(cone), cone_pa=cone_pa,
+        n_clumps=n_clumps, extra=templates_extra,
+    )
+    _draw_agn_detections(params, rng, config)
+    return params
+
+
+def _draw_agn_detections(p: GalaxyParams, rng: np.random.Generator,
+                         config: SimulationConfig) -> None:
+    """Which selection methods of the AGN catalogue find this galaxy (drawn once per galaxy)."""
+    c = config.agn_catalogue
+    draws = rng.random(5)
+    if p.agn_kind == "seyfert":
+        p.wise_agn = bool(draws[0] < c.wise_max * _sigmoid((p.log_l_oiii_nucleus - c.wise_l50)
+                                                           / 0.3))
+        p.bat_agn = bool(draws[1] < c.bat_max * _sigmoid((p.log_l_oiii_nucleus - c.bat_l50)
+                                                         / 0.3))
+        p.radio_agn = bool(draws[2] < c.radio_seyfert)
+        p.broad_agn = bool(draws[3] < c.broad_seyfert)
+        p.radio_class = "HERG" if p.radio_agn else ""
+    elif p.agn_kind in ("liner", "composite"):
+        rate = c.radio_liner if p.agn_kind == "liner" else c.radio_composite
+        p.radio_agn = bool(draws[2] < rate)
+        p.radio_class = "LERG" if p.radio_agn else ""
+    elif draws[4] < c.false_positive_rate:
+        p.radio_agn, p.radio_class = True, "LERG"

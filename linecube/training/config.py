@@ -1,0 +1,102 @@
+"""The training configuration (one typed tree, loaded from a preset or a file) and presets."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from linecube.config import StrictModel, load_config
+from linecube.errors import ConfigError
+from linecube.models.config import ModelConfig
+
+PRESETS = ("default", "paper", "reference", "demo")
+
+
+class DataConfig(StrictModel):
+    """How galaxies are batched, split and augmented."""
+
+    batch_size: int = Field(16, ge=1)
+    workers: int = Field(0, ge=0)
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    seed: int = 0
+    augment: bool = True
+    group_by: str = "mangaid"
+    in_memory: bool = False
+
+
+class OptimConfig(StrictModel):
+    """Adam and its learning-rate schedule (epoch-based)."""
+
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    schedule: Literal["none", "step", "cosine", "plateau"] = "cosine"
+    step_every: int = Field(5, ge=1)
+    step_gamma: float = Field(0.95, gt=0.0, le=1.0)
+    min_lr: float = Field(0.0, ge=0.0)
+    plateau_patience: int = Field(3, ge=0)
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    grad_clip: float | None = Field(None, gt=0.0)
+
+
+class LossConfig(StrictModel):
+    """Masked reconstruction loss and, for the VAE, the KL term."""
+
+    kind: Literal["l1", "mse", "huber"] = "mse"
+    huber_delta: float = Field(1.0, gt=0.0)
+    ivar_weighting: bool = False
+    beta: float = Field(1.0, ge=0.0)
+    kl_warmup_epochs: int = Field(0, ge=0)
+
+
+class TrainerConfig(StrictModel):
+    """Lightning trainer settings: length, precision, checkpoints, hardware."""
+
+    max_epochs: int = Field(50, ge=1)
+    max_time_minutes: float | None = Field(None, gt=0.0)
+    precision: Literal["32", "bf16-mixed"] = "32"
+    compile: bool = False
+    checkpoint_every: int = Field(1, ge=1)
+    early_stopping_patience: int | None = Field(10, ge=1)
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = "auto"
+    seed: int = 0
+    log_every_n_steps: int = Field(10, ge=1)
+    progress_bar: bool = True
+
+
+class TrainConfig(StrictModel):
+    """Everything a training run depends on; with the store it reproduces the run."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+
+def preset_path(name: str) -> Path:
+    """The TOML file of a shipped preset (``default``, ``paper``, ``reference``, ``demo``)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+    return Path(str(resources.files("linecube").joinpath("presets", f"{name}.toml")))
+
+
+def load_train_config(config: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Load a preset name or a TOML/YAML file, with dotted ``overrides`` on top.
+
+    Args:
+        config: a preset name (see :data:`PRESETS`) or a path to a config file.
+        overrides: ``{"optim.lr": 3e-4, ...}`` as parsed by ``linecube.config.parse_overrides``.
+    """
+    path = Path(config)
+    if not path.is_file() and str(config) in PRESETS:
+        path = preset_path(str(config))
+    elif not path.is_file():
+        raise ConfigError(f"{config}: neither a config file nor a preset "
+                          f"(presets are {', '.join(PRESETS)})")
+    return load_config(path, TrainConfig, overrides)

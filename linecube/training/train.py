@@ -1,0 +1,284 @@
+"""``train``: one call from a store and a config to a run directory with a model file.
+
+Run directory layout::
+
+    RUN_DIR/
+      config.json            the resolved TrainConfig
+      store.json             path and metadata of the training store
+      split.parquet          row, plateifu, mangaid, split ("train" | "val")
+      checkpoints/last.ckpt  every trainer.checkpoint_every epochs and at the end (resume point)
+      checkpoints/best.ckpt  lowest val_loss so far
+      logs/metrics.csv       per-step and per-epoch metrics (CSV)
+      tensorboard/           the same for TensorBoard
+      model.safetensors      best weights + config + store metadata (see modelfile.py)
+      model.json             readable copy of the model file's metadata
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+)
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
+
+from linecube.config import format_validation_error
+from linecube.errors import ConfigError, InputFileError, LinecubeError
+from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
+from linecube.training.config import TrainConfig
+from linecube.training.datamodule import StoreDataModule
+from linecube.training.modelfile import check_compatible, save_model
+from linecube.training.task import AutoencoderTask, NonFiniteLossError
+
+# Keys that may change when a run is resumed (to train it for longer).
+RESUMABLE_CHANGES = ("trainer.max_epochs", "trainer.max_time_minutes", "trainer.progress_bar",
+                     "data.workers")
+
+
+class TrainingDivergedError(LinecubeError):
+    """Training stopped on a non-finite loss; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    model_path: Path
+    best_val_loss: float
+    epochs: int
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written through a temporary file and ``os.replace``."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+class AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that it appends to an existing ``metrics.csv``.
+
+    Lightning deletes the file when a logger starts; a resumed run keeps its earlier rows.
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as fh:
+                self.metrics_keys = next(csv.reader(fh), [])
+
+
+class AppendingCSVLogger(CSVLogger):
+    """``CSVLogger`` writing through :class:`AppendingWriter`."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> AppendingWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class LastCheckpoint(Callback):
+    """Writes ``path`` every ``every`` epochs and when training ends normally.
+
+    A run stopped by an exception (e.g. a non-finite loss) keeps the previous file.
+    """
+
+    def __init__(self, path: Path, every: int):
+        self.path, self.every = Path(path), every
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every == 0:
+            for logger in trainer.loggers:  # metrics up to the checkpoint survive a kill
+                logger.save()
+            trainer.save_checkpoint(self.path, weights_only=False)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
+
+
+class WallClock(Callback):
+    """Logs ``elapsed_s``, training wall time summed over resumed sessions, every validation."""
+
+    def __init__(self):
+        self.before = 0.0
+        self.start: float | None = None
+
+    def elapsed(self) -> float:
+        return self.before + (time.perf_counter() - self.start if self.start else 0.0)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            pl_module.log("elapsed_s", self.elapsed(), batch_size=1)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.before = float(state_dict["elapsed_s"])
+
+
+class RunFiles(Callback):
+    """Writes config.json, store.json and split.parquet once the processes are set up."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, datamodule: StoreDataModule):
+        self.run_dir, self.config, self.datamodule = run_dir, config, datamodule
+
+    @rank_zero_only
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        dm = self.datamodule
+        write_json(self.run_dir / "config.json", self.config.model_dump(mode="json"))
+        write_json(self.run_dir / "store.json",
+                   {"path": str(dm.path.resolve()), "meta": dm.meta.model_dump(mode="json")})
+        atomic_write_parquet(dm.split_table(), self.run_dir / "split.parquet")
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _resume_config(run_dir: Path, config: TrainConfig | None) -> TrainConfig:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise InputFileError(run_dir, "cannot resume: no config.json (not a training run?)")
+    try:
+        saved = TrainConfig.model_validate_json(path.read_text())
+    except ValueError as exc:
+        detail = format_validation_error(exc, str(path)) if hasattr(exc, "errors") else exc
+        raise InputFileError(path, f"invalid saved config: {detail}") from None
+    if config is None:
+        return saved
+    changed = _diff(saved.model_dump(mode="json"), config.model_dump(mode="json"))
+    fixed = [k for k in changed if k not in RESUMABLE_CHANGES]
+    if fixed:
+        raise ConfigError(f"{run_dir}: cannot resume with a different config; changed keys: "
+                          f"{', '.join(fixed)} (only {', '.join(RESUMABLE_CHANGES)} may change)")
+    return config
+
+
+def _saved_store_meta(run_dir: Path) -> StoreMeta:
+    path = run_dir / "store.json"
+    try:
+        return StoreMeta.model_validate(json.loads(path.read_text())["meta"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputFileError(path, f"cannot read the training store's metadata: {exc}") from None
+
+
+def build_trainer(config: TrainConfig, run_dir: Path,
+                  callbacks: Sequence[Callback] = ()) -> L.Trainer:
+    """A Lightning ``Trainer`` for ``config`` writing checkpoints and logs under ``run_dir``."""
+    tc = config.trainer
+    ckpt_dir = run_dir / "checkpoints"
+    all_callbacks: list[Callback] = [
+        WallClock(), LearningRateMonitor(logging_interval="epoch"),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
+                        save_top_k=1, enable_version_counter=False),
+        LastCheckpoint(ckpt_dir / "last.ckpt", tc.checkpoint_every),
+    ]
+    if tc.early_stopping_patience is not None:
+        all_callbacks.append(EarlyStopping(monitor="val_loss", mode="min",
+                                           patience=tc.early_stopping_patience,
+                                           check_on_train_epoch_end=False))
+    all_callbacks += list(callbacks)
+    loggers = [AppendingCSVLogger(run_dir, name="", version="logs",
+                         flush_logs_every_n_steps=tc.log_every_n_steps),
+               TensorBoardLogger(run_dir, name="", version="tensorboard", default_hp_metric=False)]
+    return L.Trainer(
+        max_epochs=tc.max_epochs,
+        max_time=None if tc.max_time_minutes is None else {"minutes": tc.max_time_minutes},
+        precision=tc.precision, accelerator=tc.accelerator, devices=tc.devices,
+        num_nodes=tc.num_nodes, strategy=tc.strategy, callbacks=all_callbacks, logger=loggers,
+        plugins=[AtomicCheckpointIO()], default_root_dir=run_dir, use_distributed_sampler=False,
+        enable_progress_bar=tc.progress_bar, log_every_n_steps=tc.log_every_n_steps,
+        gradient_clip_val=config.optim.grad_clip, num_sanity_val_steps=0,
+        enable_model_summary=False)
+
+
+def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume: bool = False,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train a model on a store; write checkpoints, logs and ``out/model.safetensors``.
+
+    Args:
+        store: store directory (from ``linecube ingest``).
+        config: the configuration; with ``resume`` it may be None (use the run's saved config)
+            or differ from it only in :data:`RESUMABLE_CHANGES`.
+        out: run directory (created).
+        resume: continue the run in ``out`` from ``checkpoints/last.ckpt``.
+        callbacks: extra Lightning callbacks.
+
+    Returns:
+        The run directory, the model file, the best validation loss and the epochs completed.
+    """
+    run_dir = Path(out)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise InputFileError(run_dir, "nothing to resume: checkpoints/last.ckpt not found")
+        config = _resume_config(run_dir, config)
+    else:
+        if config is None:
+            raise ConfigError("a config is needed to start a run")
+        if (run_dir / "config.json").exists() or last.exists():
+            raise InputFileError(run_dir, "already holds a training run; continue it with "
+                                 "--resume or choose another output directory")
+    L.seed_everything(config.trainer.seed, workers=False, verbose=False)
+    d = config.data
+    datamodule = StoreDataModule(store, batch_size=d.batch_size, workers=d.workers,
+                                 val_fraction=d.val_fraction, seed=d.seed, augment=d.augment,
+                                 group_by=d.group_by, in_memory=d.in_memory)
+    if resume:
+        check_compatible(_saved_store_meta(run_dir), datamodule.meta)
+    task = AutoencoderTask(config, len(datamodule.meta.lines), datamodule.meta.size)
+    trainer = build_trainer(config, run_dir,
+                            [RunFiles(run_dir, config, datamodule), *callbacks])
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=last if resume else None,
+                    weights_only=True)
+    except NonFiniteLossError as exc:
+        kept = f"; the last good checkpoint is {last}" if last.is_file() else \
+            "; no checkpoint had been written yet"
+        raise TrainingDivergedError(f"{exc}{kept}") from None
+    best_ckpt = trainer.checkpoint_callback.best_model_path
+    best_score = trainer.checkpoint_callback.best_model_score
+    model_path = run_dir / "model.safetensors"
+    if trainer.is_global_zero:
+        state = torch.load(best_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        task.load_state_dict(state)
+        save_model(model_path, task.model, config, datamodule.meta)
+    return TrainResult(run_dir=run_dir, model_path=model_path,
+                       best_val_loss=float(best_score) if best_score is not None else float("nan"),
+                       epochs=trainer.current_epoch)

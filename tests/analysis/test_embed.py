@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import zarr
+from analysis_fixtures import LINES, TinyModel
+from astropy.table import Table
+
+from linecube.analysis.embed import PARTIAL, EmbedConfig, embed
+from linecube.errors import CompatibilityError
+from linecube.models import ModelOutput
+from linecube.store import StoreMeta
+
+
+def test_products_and_scores(store, embedded):
+    n = len(store)
+    lat = zarr.open_group(embedded / "latents.zarr", mode="r")
+    assert lat["mu"].shape == (n, 3) and "logvar" not in lat
+    err = zarr.open_group(embedded / "spaxel_error.zarr", mode="r")["error"]
+    assert err.shape == (n, 7, 8, 8) and err.chunks == store.x.chunks
+    recon = zarr.open_group(embedded / "recon.zarr", mode="r")["recon"][:]
+    # the products agree with a direct forward pass
+    data = store.read(slice(0, n))
+    with torch.no_grad():
+        out = TinyModel()(torch.from_numpy(data["x"]).unsqueeze(2))
+    np.testing.assert_allclose(lat["mu"][:], out.mu.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(recon, out.recon.squeeze(2).numpy(), rtol=1e-5, atol=1e-6)
+    expected = np.abs(out.recon.squeeze(2).numpy() - data["x"])
+    w = data["weight"].astype(bool)
+    e = err[:]
+    assert np.isnan(e[~w]).all()
+    np.testing.assert_allclose(e[w], expected[w], rtol=1e-5, atol=1e-6)
+    cat = pd.read_parquet(embedded / "catalogue.parquet")
+    assert list(cat["plateifu"]) == list(store.catalogue["plateifu"])
+    assert list(cat["row"]) == list(range(n))
+    np.testing.assert_allclose(cat["score_recon"], [expected[i][w[i]].mean() for i in range(n)],
+                               rtol=1e-5)
+    np.testing.assert_allclose(cat["score_recon_Ha-6564"],
+                               [expected[i, 3][w[i, 3]].mean() for i in range(n)], rtol=1e-5)
+    fits = Table.read(embedded / "catalogue.fits")
+    assert len(fits) == n and f"score_recon_{LINES[0]}" in fits.colnames
+    info = json.loads((embedded / "analysis.json").read_text())
+    assert info["latent_dim"] == 3 and info["lines"] == LINES and "embed" in info["steps"]
+    assert not (embedded / PARTIAL).exists()
+
+
+def test_vae_and_spatial_latents_are_flattened(store, tmp_path):
+    class Spatial(TinyModel):
+        def forward(self, x):
+            out = super().forward(x)
+            mu = out.mu[:, :, None, None].expand(-1, -1, 2, 2)
+            return ModelOutput(out.recon, mu, mu * 0 - 1)
+
+    embed(Spatial(vae=True), store, tmp_path / "a", progress=False)
+    lat = zarr.open_group(tmp_path / "a" / "latents.zarr", mode="r")
+    assert lat["mu"].shape == (len(store), 12) and lat["logvar"].shape == (len(store), 12)
+    assert not (tmp_path / "a" / "recon.zarr").exists()
+
+
+def test_resume_after_interruption(store, tmp_path):
+    class Failing(TinyModel):
+        calls = 0
+
+        def forward(self, x):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    cfg = EmbedConfig(batch_size=5)
+    with pytest.raises(KeyboardInterrupt):
+        embed(Failing(), store, tmp_path / "a", cfg, progress=False)
+    progress = json.loads((tmp_path / "a" / PARTIAL / "progress.json").read_text())
+    assert progress["done"] == 10
+
+    class Counting(TinyModel):
+        seen = 0
+
+        def forward(self, x):
+            Counting.seen += len(x)
+            return super().forward(x)
+
+    resumed = embed(Counting(), store, tmp_path / "a", cfg, progress=False)
+    assert Counting.seen == len(store) - 10  # only the missing galaxies were embedded
+    fresh = embed(TinyModel(), store, tmp_path / "b", cfg, progress=False)
+    np.testing.assert_allclose(resumed["score_recon"], fresh["score_recon"], rtol=1e-6)
+    np.testing.assert_array_equal(zarr.open_group(tmp_path / "a" / "latents.zarr")["mu"][:],
+                                  zarr.open_group(tmp_path / "b" / "latents.zarr")["mu"][:])
+
+
+def test_model_and_store_that_disagree(store, tmp_path):
+    other = StoreMeta(lines=LINES[:-1], size=8, preprocess=store.meta.preprocess)
+    with pytest.raises(CompatibilityError, match="lines differ"):
+        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False)
+    other = StoreMeta(lines=LINES, size=8, preprocess={**store.meta.preprocess, "stretch": "log"})
+    with pytest.raises(CompatibilityError, match="'stretch' differs"):
+        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False)

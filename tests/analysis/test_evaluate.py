@@ -1,0 +1,122 @@
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from linecube.analysis.bpt import run_bpt
+from linecube.analysis.evaluate import EvaluateConfig, bpt_purity, evaluate
+from linecube.analysis.labels import label_vector, match_labels, read_table
+from linecube.analysis.scores import ScoreConfig, score
+from linecube.errors import ConfigError, InputFileError
+
+FAST = dict(n_bootstrap=50, top_k=3, purity_k=3)
+
+
+@pytest.fixture
+def scored(embedded, store):
+    score(embedded, ScoreConfig(k=5))
+    run_bpt(embedded, progress=False)
+    return embedded
+
+
+def _agn_vac(path, store, agn_rows):
+    """A MaNGA AGN VAC style FITS table listing every galaxy with four flag columns."""
+    cat = store.catalogue
+    flags = np.zeros(len(cat), bool)
+    flags[list(agn_rows)] = True
+    Table({"MANGAID": cat["mangaid"].to_numpy(dtype=str), "PLATEIFU": cat["plateifu"].to_numpy(dtype=str),
+           "WISE_AGN": flags, "BAT_AGN": np.zeros(len(cat), bool),
+           "RADIO_AGN": np.zeros(len(cat), bool), "BROAD_AGN": np.zeros(len(cat), bool)}
+          ).write(path)
+    return path
+
+
+def test_agn_vac_layout(scored, store, tmp_path):
+    labels = _agn_vac(tmp_path / "agn.fits", store, [0, 5])
+    result = evaluate(scored, labels, EvaluateConfig(**FAST))
+    m = result["metrics"].set_index("score")
+    assert set(m.index) >= {"score_recon", "score_iforest", "score_knn", "score_lof",
+                            "score_combined"}
+    assert (m["n_positive"] == 2).all() and (m["n"] == len(store)).all()
+    assert m["label"].iloc[0] == "any of WISE_AGN, BAT_AGN, RADIO_AGN, BROAD_AGN"
+    for col in ("auroc", "average_precision", "precision_at_3", "recall_top1pct", "recall_top5pct",
+                "recall_top10pct", "pct_p50", "auroc_lo", "auroc_hi"):
+        assert col in m
+    assert m["auroc"].between(0, 1).all()
+    ev = scored / "evaluation"
+    for name in ("metrics.csv", "purity.csv", "roc.png", "pr.png", "percentiles.png"):
+        assert (ev / name).is_file()
+    assert len(pd.read_csv(ev / "metrics.csv")) == len(m)
+    purity = result["purity"].set_index("bpt_class")
+    assert purity.loc["all", "n"] == len(store)
+
+
+def test_a_known_ranking_gives_known_metrics(scored, store, tmp_path):
+    cat = pd.read_parquet(scored / "catalogue.parquet")
+    top = cat.sort_values("rank")["plateifu"].head(2).tolist()
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"plateifu": cat["plateifu"], "flag": cat["plateifu"].isin(top)}).to_csv(labels)
+    m = evaluate(scored, labels, EvaluateConfig(label_column="flag", scores=["score_combined"],
+                                                **FAST))["metrics"].iloc[0]
+    assert m["auroc"] == 1.0 and m["average_precision"] == 1.0 and m["recall_top10pct"] == 1.0
+    assert m["precision_at_3"] == pytest.approx(2 / 3)
+
+
+def test_per_class_mangaid_and_baselines(scored, store, tmp_path):
+    truth = pd.DataFrame({"mangaid": store.catalogue["mangaid"],
+                          "class": ["seyfert"] + ["star_forming"] * (len(store) - 1)})
+    truth.to_parquet(tmp_path / "truth.parquet")
+    result = evaluate(scored, tmp_path / "truth.parquet", EvaluateConfig(
+        label_column="class", per_class=True, compare=["pca", "ratio_iforest"],
+        pca_components=2, **FAST))
+    m = result["metrics"]
+    assert set(m["label"]) == {"seyfert", "star_forming"}
+    assert {"score_pca", "score_ratio_iforest"} <= set(m["score"])
+    # the Seyfert's line ratios are extreme: the line-ratio forest ranks it first
+    row = m[(m.label == "seyfert") & (m.score == "score_ratio_iforest")].iloc[0]
+    assert row["auroc"] == 1.0
+    assert (scored / "evaluation" / "baseline_scores.parquet").is_file()
+    assert "score_pca" not in pd.read_parquet(scored / "catalogue.parquet")
+
+
+def test_compare_with_another_analysis(scored, store, tmp_path):
+    labels = _agn_vac(tmp_path / "agn.fits", store, [0])
+    m = evaluate(scored, labels, EvaluateConfig(compare=[f"conv2d={scored}"], **FAST))["metrics"]
+    assert "conv2d:score_combined" in set(m["score"])
+    with pytest.raises(InputFileError, match="neither a baseline"):
+        evaluate(scored, labels, EvaluateConfig(compare=["nope"], **FAST))
+
+
+def test_label_table_errors(scored, tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"name": ["a"], "AGN": [1]}).to_csv(bad, index=False)
+    with pytest.raises(InputFileError, match="no PLATEIFU or MANGAID column.*name, AGN"):
+        evaluate(scored, bad, EvaluateConfig(label_column="AGN", **FAST))
+    table = pd.DataFrame({"plateifu": ["1-1"], "kind": ["x"]})
+    with pytest.raises(InputFileError, match="holds text.*--positive"):
+        label_vector(table, "t.csv", "kind", None)
+    with pytest.raises(InputFileError, match="no label column given"):
+        label_vector(table, "t.csv", None, None)
+    with pytest.raises(InputFileError, match="label table not found"):
+        read_table(tmp_path / "missing.fits")
+    with pytest.raises(ConfigError, match="per_class needs label_column"):
+        evaluate(scored, bad, EvaluateConfig(per_class=True, **FAST))
+
+
+def test_match_labels_prefers_plateifu_and_marks_unmatched():
+    cat = pd.DataFrame({"plateifu": ["1-1", "1-2", "1-3"], "mangaid": ["a", "a", "b"]})
+    by_mangaid = pd.DataFrame({"MANGAID": ["a"]})
+    got, kind = match_labels(cat, by_mangaid, "t", np.array([1]))
+    assert kind == "mangaid" and list(got) == [1, 1, -1]
+    by_plateifu = pd.DataFrame({"PLATEIFU": ["1-2", "1-3"], "MANGAID": ["a", "b"]})
+    got, kind = match_labels(cat, by_plateifu, "t", np.array([1, 0]))
+    assert kind == "plateifu" and list(got) == [-1, 1, 0]
+
+
+def test_bpt_purity_by_hand():
+    mu = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.3]])
+    classes = np.array(["SF", "SF", "Seyfert", "Seyfert", "Seyfert", "invalid"])
+    p = bpt_purity(mu, classes, 1).set_index("bpt_class")
+    # neighbours: 0->1 (SF ok), 1->0 (ok), 2->1 (SF, miss), 3->4 (ok), 4->3 (ok); 5 excluded
+    assert p.loc["SF", "purity"] == 1.0 and p.loc["Seyfert", "purity"] == pytest.approx(2 / 3)
+    assert p.loc["all", "purity"] == pytest.approx(4 / 5) and p.loc["all", "n"] == 5

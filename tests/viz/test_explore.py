@@ -1,0 +1,91 @@
+import json
+import threading
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linecube.cli import main
+from linecube.errors import InputFileError
+from linecube.viz.explore import build_explorer, nearest_neighbours, panel_image, serve
+from linecube.viz.results import AnalysisResults
+
+
+def read_data(page_dir):
+    text = (page_dir / "data.js").read_text()
+    prefix = "window.LINECUBE_DATA = "
+    assert text.startswith(prefix)
+    return json.loads(text[len(prefix):].rstrip().rstrip(";"))
+
+
+def test_build_writes_page_data_and_images(analysis_dir, tmp_path, xss_label):
+    index = build_explorer(analysis_dir, tmp_path / "page", k=3)
+    page = index.parent
+    for name in ("index.html", "explorer.js", "explorer.css", "thumbs/sheet_000.png"):
+        assert (page / name).is_file()
+    data = read_data(page)
+    cat = pd.read_parquet(analysis_dir / "catalogue.parquet")
+    assert data["n"] == 12 and data["plateifu"] == cat.plateifu.tolist() and data["k"] == 3
+    assert sorted(data["classes"]) == ["bpt_class", "is_agn", "sim_class", "whan_class"]
+    sim = data["classes"]["sim_class"]
+    assert sim["names"][sim["codes"][10]] == xss_label  # stored raw, escaped by the page
+    # Neighbours: the 3 closest other galaxies in latent space, nearest first.
+    mu = AnalysisResults.open(analysis_dir).latents()
+    dist = np.linalg.norm(mu[:, None] - mu[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    np.testing.assert_array_equal(np.array(data["neighbours"]), np.argsort(dist, 1)[:, :3])
+    np.testing.assert_allclose(data["distances"][:3], np.sort(dist[0])[:3], atol=1e-4)
+    assert data["panel"]["rows"] == ["input", "reconstruction", "residual", "spaxel error"]
+    assert len(list((page / "galaxies").glob("*.png"))) == 12
+
+
+def test_panel_image_layout(analysis_dir):
+    maps = AnalysisResults.open(analysis_dir).galaxy(0)
+    image = panel_image(maps)
+    # 4 rows of 16 px tiles and 5 columns (4 lines + BPT), 1 px gaps
+    assert image.mode == "P" and image.size == (5 * 17 - 1, 4 * 17 - 1)
+    pixels = np.asarray(image)
+    assert pixels[0, 0] == 1  # corner spaxel is masked (grey), y axis flipped for display
+    assert pixels[16, :].max() == 0  # white gap between rows
+
+
+def test_nearest_neighbours_excludes_self_even_with_duplicates():
+    latents = np.array([[0.0], [0.0], [1.0], [3.0]])
+    idx, dist = nearest_neighbours(latents, 2)
+    assert idx.shape == (4, 2)
+    assert all(i not in row for i, row in enumerate(idx))
+    assert set(idx[0]) == {1, 2} and dist[0, 0] == 0.0
+    idx, _ = nearest_neighbours(latents, 10)  # capped at N - 1
+    assert idx.shape == (4, 3)
+
+
+def test_missing_umap_is_a_clear_error(analysis_dir, tmp_path):
+    cat = pd.read_parquet(analysis_dir / "catalogue.parquet")
+    cat.drop(columns=["umap_x"]).to_parquet(analysis_dir / "catalogue.parquet")
+    with pytest.raises(InputFileError, match="run `linecube umap` first"):
+        build_explorer(analysis_dir, tmp_path / "page")
+
+
+def test_serve_binds_localhost_only(analysis_dir, tmp_path):
+    page = build_explorer(analysis_dir, tmp_path / "page").parent
+    server = serve(page, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/data.js") as resp:
+            assert resp.read().startswith(b"window.LINECUBE_DATA")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cli_explore(analysis_dir, tmp_path, capsys):
+    assert main(["explore", str(analysis_dir), "--out", str(tmp_path / "p"), "--k", "2"]) == 0
+    assert "explorer written to" in capsys.readouterr().out
+    assert read_data(tmp_path / "p")["k"] == 2
+    assert main(["explore", str(analysis_dir), "--out", str(tmp_path / "q"),
+                 "--thumb-line", "OI-6302"]) == 2
+    assert "thumb_line 'OI-6302'" in capsys.readouterr().err
