@@ -29,7 +29,7 @@ FRAME_LOOP = """async (steps) => {
   const t0 = performance.now();
   for (let s = 0; s < steps; s++) {
     window.__zoomStep(s % 2 ? 1 / 1.1 : 1.1);
-    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    await new Promise((r) => requestAnimationFrame(r));
   }
   return (performance.now() - t0) / steps;
 }"""
@@ -58,8 +58,8 @@ def matplotlib_redraw_ms(x, y, c, repeats: int = 5) -> float:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 8), dpi=100)
     canvas = FigureCanvasAgg(fig)

@@ -152,7 +152,11 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
         replace_dir(partial / name, adir.path / name)
     if not cfg.save_recon and (adir.path / "recon.zarr").exists():
         shutil.rmtree(adir.path / "recon.zarr")  # stale reconstructions of another model
-    cat = adir.write_columns(columns, store)
+    # scores and coordinates derived from a previous embedding would no longer match
+    stale = [c for c in adir.catalogue(store).columns
+             if c.startswith(("score_", "pct_", "umap_")) or c in ("rank", "flag_anomaly")]
+    cat = adir.write_columns(columns, store, drop=stale)
+    adir.forget_steps(["score", "umap", "evaluate"])
     dim = zarr.open_group(adir.path / "latents.zarr", mode="r")["mu"].shape[1] if n else 0
     adir.update_info("embed", cfg.model_dump(), model=None if model_path is None else str(model_path),
                      latent_dim=int(dim), vae=(adir.path / "latents.zarr" / "logvar").exists())

@@ -78,6 +78,14 @@ class AnalysisDir:
         atomic_write_bytes(self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode())
         return info
 
+    def forget_steps(self, steps: list[str]) -> None:
+        """Remove ``steps`` from ``analysis.json`` (their results were invalidated)."""
+        info = self.info()
+        if any(step in info.get("steps", {}) for step in steps):
+            info["steps"] = {k: v for k, v in info["steps"].items() if k not in steps}
+            atomic_write_bytes(self.path / INFO,
+                               json.dumps(info, indent=2, default=_json_default).encode())
+
     def open_store(self, store: str | Path | None = None) -> Store:
         """Open the store given, or the one recorded in ``analysis.json``; remember it."""
         recorded = self.info().get("store")

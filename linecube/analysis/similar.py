@@ -2,7 +2,8 @@
 
 The index is chosen from the measurements in ``BENCHMARKS.md`` ("Similarity search"): a
 scikit-learn KD-tree for low-dimensional latents with the Euclidean or Manhattan metric, and a
-blocked brute-force search (one matrix product per block) otherwise.
+blocked brute-force search otherwise (one float32 matrix product per block to pre-select
+candidates, re-measured exactly in float64).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from linecube.errors import ConfigError
 
 Metric = Literal["euclidean", "manhattan", "cosine"]
 Backend = Literal["auto", "kdtree", "brute"]
-KDTREE_MAX_DIM = 16  # above this the KD-tree loses to brute force (BENCHMARKS.md)
+KDTREE_MAX_DIM = 8  # KD-tree wins at D = 6, loses to brute force at D >= 16 (BENCHMARKS.md)
 _SKLEARN_METRIC = {"euclidean": "euclidean", "manhattan": "manhattan"}
 
 
@@ -28,7 +29,7 @@ class NeighbourIndex:
     Args:
         vectors: (N, D) latents.
         metric: ``euclidean``, ``manhattan`` or ``cosine`` (1 - cosine similarity).
-        backend: ``kdtree``, ``brute`` or ``auto`` (KD-tree when D <= 16 and the metric allows).
+        backend: ``kdtree``, ``brute`` or ``auto`` (KD-tree when D <= 8 and the metric allows).
     """
 
     def __init__(self, vectors: np.ndarray, metric: Metric = "euclidean", backend: Backend = "auto"):
@@ -51,7 +52,7 @@ class NeighbourIndex:
             self._tree = KDTree(vectors, metric=_SKLEARN_METRIC[metric])
         elif backend != "brute":
             raise ConfigError(f"unknown backend {backend!r}; choose auto, kdtree or brute")
-        self._sq_norms = (vectors.astype(np.float64) ** 2).sum(axis=1)
+        self._sq_norms = (vectors ** 2).sum(axis=1)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -73,29 +74,45 @@ class NeighbourIndex:
         k = min(k, len(self))
         if self._tree is not None:
             return self._tree.query(queries, k=k)
-        dists = np.empty((len(queries), k))
-        idx = np.empty((len(queries), k), dtype=np.int64)
+        n_cand = min(len(self), k if self.metric == "manhattan" else max(2 * k, k + 32))
         per_query = len(self) * (self.vectors.shape[1] if self.metric == "manhattan" else 1)
         block = max(1, 2**22 // max(per_query, 1))  # bounds the (block, N[, D]) temporaries
+        dists = np.empty((len(queries), k))
+        idx = np.empty((len(queries), k), dtype=np.int64)
         for start in range(0, len(queries), block):
-            d = self._distances(queries[start:start + block])
-            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else \
-                np.tile(np.arange(d.shape[1]), (len(d), 1))
-            pd_ = np.take_along_axis(d, part, axis=1)
-            order = np.argsort(pd_, axis=1, kind="stable")
-            idx[start:start + block] = np.take_along_axis(part, order, axis=1)
-            dists[start:start + block] = np.take_along_axis(pd_, order, axis=1)
+            q = queries[start:start + block]
+            cand = self._candidates(q, n_cand)
+            exact = self._exact(q, cand)
+            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+            idx[start:start + block] = np.take_along_axis(cand, order, axis=1)
+            dists[start:start + block] = np.take_along_axis(exact, order, axis=1)
         return dists, idx
 
-    def _distances(self, queries: np.ndarray) -> np.ndarray:
-        """(Q, N) distances from ``queries`` to every stored vector."""
+    def _candidates(self, queries: np.ndarray, n_cand: int) -> np.ndarray:
+        """(Q, n_cand) indices holding the nearest vectors, from one float32 matrix product.
+
+        Euclidean: ranks |x|^2 - 2 q.x (the query's own norm is constant per row); cosine:
+        ranks -q.x. The candidates exceed k by a margin so that float32 rounding cannot
+        push a true neighbour out; :meth:`_exact` then re-measures them in float64.
+        """
         if self.metric == "manhattan":
-            return np.abs(queries[:, None, :] - self.vectors[None]).sum(axis=2)
-        cross = queries.astype(np.float64) @ self.vectors.T.astype(np.float64)
+            approx = np.abs(queries[:, None, :] - self.vectors[None]).sum(axis=2)
+        else:
+            cross = queries @ self.vectors.T
+            approx = -cross if self.metric == "cosine" else self._sq_norms[None] - 2 * cross
+        if n_cand >= approx.shape[1]:
+            return np.broadcast_to(np.arange(approx.shape[1]), approx.shape).copy()
+        return np.argpartition(approx, n_cand - 1, axis=1)[:, :n_cand]
+
+    def _exact(self, queries: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """(Q, C) float64 distances from each query to its candidates."""
+        diff = self.vectors[cand].astype(np.float64) - queries[:, None, :].astype(np.float64)
+        if self.metric == "manhattan":
+            return np.abs(diff).sum(axis=2)
         if self.metric == "cosine":
-            return 1.0 - cross
-        sq = (queries.astype(np.float64) ** 2).sum(axis=1)[:, None] + self._sq_norms[None] - 2 * cross
-        return np.sqrt(np.maximum(sq, 0.0))
+            return 1.0 - np.einsum("qcd,qd->qc", self.vectors[cand].astype(np.float64),
+                                   queries.astype(np.float64))
+        return np.sqrt((diff ** 2).sum(axis=2))
 
 
 def find_galaxy(catalogue: pd.DataFrame, plateifu: str) -> int:

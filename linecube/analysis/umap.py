@@ -25,7 +25,8 @@ class UmapConfig(StrictModel):
         learning_rate, init, set_op_mix_ratio, local_connectivity, repulsion_strength,
             negative_sample_rate: as in ``umap.UMAP``.
         standardise: robust-standardise each latent dimension first.
-        seed: ``random_state``; with a seed UMAP runs single-threaded and is reproducible.
+        seed: ``random_state``; with a seed UMAP runs single-threaded and is reproducible;
+            ``None`` runs in parallel, not reproducibly.
         extra: any other ``umap.UMAP`` keyword, passed through.
     """
 
@@ -42,7 +43,7 @@ class UmapConfig(StrictModel):
     repulsion_strength: float = 1.0
     negative_sample_rate: int = 5
     standardise: bool = True
-    seed: int = 0
+    seed: int | None = 0
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -64,6 +65,7 @@ def fit_umap(mu: np.ndarray, cfg: UmapConfig | None = None) -> np.ndarray:
     data = robust_standardise(mu) if cfg.standardise else np.asarray(mu, dtype=np.float64)
     params = cfg.model_dump(exclude={"standardise", "seed", "extra"})
     params["n_neighbors"] = min(cfg.n_neighbors, len(data) - 1)
+    params["n_jobs"] = 1 if cfg.seed is not None else -1
     reducer = umap.UMAP(**params, random_state=cfg.seed, **cfg.extra)
     return reducer.fit_transform(data).astype(np.float32)
 

@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
     parser.add_argument("analysis_dir", help="analysis directory (needs umap_x/umap_y)")
     parser.add_argument("--out", required=True, help="page directory to write")
+    parser.add_argument("--labels", default=None, metavar="TABLE",
+                        help="label table (FITS, Parquet or CSV with PLATEIFU or MANGAID) whose "
+                        "classes colour the figures")
+    parser.add_argument("--label-columns", nargs="+", default=None, metavar="COLUMN",
+                        help="columns of --labels to show (default: class, label, is_agn or "
+                        "the AGN VAC flags present)")
     parser.add_argument("--k", type=int, default=8,
                         help="nearest neighbours listed per galaxy (default 8)")
     parser.add_argument("--thumb-line", default=None,
@@ -30,11 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the page; serve it until interrupted when --serve is given."""
+    from linecube.errors import ConfigError
     from linecube.viz.explore import build_explorer, serve
 
     if args.k < 1:
-        raise SystemExit("linecube explore: --k must be >= 1")
-    index = build_explorer(args.analysis_dir, args.out, k=args.k, thumb_line=args.thumb_line)
+        raise ConfigError("--k must be >= 1")
+    index = build_explorer(args.analysis_dir, args.out, k=args.k, labels=args.labels,
+                           label_columns=args.label_columns, thumb_line=args.thumb_line)
     print(f"explorer written to {index}")
     if args.serve:
         server = serve(index.parent, args.port)

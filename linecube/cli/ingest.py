@@ -3,7 +3,8 @@
 INPUTS are files, folders (searched recursively for *.fits, *.fits.gz, *.hdf5, *.h5) or text
 files listing paths. Files already in the store are skipped, so re-running (or resuming a
 killed run) only does the remaining work. Rejected files are listed with the reason in
-STORE/rejections.parquet. The exit status is 1 only if nothing could be ingested.
+STORE/rejections.parquet. The exit status is 1 if nothing could be ingested and 2 if the
+store is unusable (other settings, corrupt, or being written by another ingest).
 
 examples:
   linecube ingest maps/ --out store

@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
     parser.add_argument("analysis_dir", help="analysis directory (from embed/score/umap/bpt)")
     parser.add_argument("--out", required=True, help="report directory to write")
+    parser.add_argument("--labels", default=None, metavar="TABLE",
+                        help="label table (FITS, Parquet or CSV with PLATEIFU or MANGAID) whose "
+                        "classes colour the figures")
+    parser.add_argument("--label-columns", nargs="+", default=None, metavar="COLUMN",
+                        help="columns of --labels to show (default: class, label, is_agn or "
+                        "the AGN VAC flags present)")
     parser.add_argument("--top", type=int, default=20,
                         help="number of most anomalous galaxies shown in full (default 20)")
     parser.add_argument("--title", default="linecube analysis report", help="page title")
@@ -27,10 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print where it is."""
+    from linecube.errors import ConfigError
     from linecube.viz.report import build_report
 
     if args.top < 0:
-        raise SystemExit("linecube report: --top must be >= 0")
-    index = build_report(args.analysis_dir, args.out, top=args.top, title=args.title)
+        raise ConfigError("--top must be >= 0")
+    index = build_report(args.analysis_dir, args.out, top=args.top, labels=args.labels,
+                         label_columns=args.label_columns, title=args.title)
     print(f"report written to {index}")
     return 0

@@ -16,7 +16,7 @@ def add_arguments(parser):
     parser.add_argument("--metric", choices=["euclidean", "manhattan", "cosine"],
                         default="euclidean", help="latent-space distance (euclidean)")
     parser.add_argument("--backend", choices=["auto", "kdtree", "brute"], default="auto",
-                        help="index (auto: KD-tree up to 16 dimensions, else brute force)")
+                        help="index (auto: KD-tree up to 8 dimensions, else brute force)")
     parser.add_argument("--csv", help="also write the table to this CSV file")
 
 

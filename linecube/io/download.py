@@ -293,11 +293,9 @@ def select_plateifus(dapall: str | Path, where: Iterable[str] = (),
     from linecube.io.dapall import read_dapall
 
     table = read_dapall(dapall, daptype=daptype, done_only=True, dedupe=dedupe)
-    scalar = table[[c for c in table.columns if table[c].dtype != object
-                    or isinstance(table[c].iloc[0] if len(table) else "", str)]]
     for expr in where:
         try:
-            scalar = scalar.query(expr)
-        except Exception as exc:  # noqa: BLE001 - pandas raises many types for a bad expression
+            table = table.query(expr)
+        except Exception as exc:  # pandas raises many types for a bad expression
             raise ConfigError(f"--where {expr!r}: cannot filter {dapall}: {exc}") from None
-    return [str(p) for p in scalar["PLATEIFU"]]
+    return [str(p) for p in table["PLATEIFU"]]

@@ -126,28 +126,116 @@ def _int_or_none(header: fits.Header, key: str) -> int | None:
     return int(header[key]) if key in header else None
 
 
-def _hdu(hdul: fits.HDUList, path: Path, name: str) -> fits.ImageHDU:
+FITS_BLOCK = 2880
+_BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_MAX_HEADER_BLOCKS = 2000
+
+
+class _Stream:
+    """Forward-only reader of a plain or gzip-compressed file (no seeking back)."""
+
+    def __init__(self, path: Path):
+        self.fh = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+    def read(self, n: int) -> bytes:
+        return self.fh.read(n)
+
+    def skip(self, n: int) -> int:
+        left = n
+        while left > 0:
+            chunk = self.fh.read(min(left, 1 << 22))
+            if not chunk:
+                break
+            left -= len(chunk)
+        return n - left
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header, np.ndarray]]:
+    """Stream through a FITS (or gzip FITS) file and return the named HDUs' headers and data.
+
+    Reading stops as soon as every named HDU has been seen, so HDUs after the last one needed
+    are never decompressed. Data come back in the file's (big-endian) byte order, scaled by
+    BSCALE/BZERO when present. HDU 0 is named ``PRIMARY`` unless it has an EXTNAME.
+
+    Raises:
+        InputFileError: not FITS, truncated (plain or gzip), or a named HDU is absent.
+    """
+    path = Path(path)
+    found: dict[str, tuple[fits.Header, np.ndarray]] = {}
+    stream = _Stream(path)
     try:
-        return hdul[name]
-    except KeyError:
-        raise InputFileError(path, _truncation(path) or f"missing extension {name}") from None
+        index = 0
+        while len(found) < len(names):
+            header = _next_header(stream, path, index)
+            if header is None:
+                break
+            name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).strip().upper()
+            size, shape, dtype = _data_layout(header, path, name or f"HDU {index}")
+            padded = -(-size // FITS_BLOCK) * FITS_BLOCK
+            if name in names and name not in found:
+                raw = stream.read(padded)
+                if len(raw) < size:
+                    raise InputFileError(path, f"truncated FITS file (data of {name} cut short)")
+                data = np.frombuffer(raw[:size], dtype=dtype).reshape(shape) if shape else None
+                if data is not None and ("BSCALE" in header or "BZERO" in header):
+                    data = data * header.get("BSCALE", 1.0) + header.get("BZERO", 0.0)
+                found[name] = (header, data)
+            elif stream.skip(padded) < size:
+                raise InputFileError(path, f"truncated FITS file (data of HDU {index} cut short)")
+            index += 1
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputFileError(path, _open_reason(path, exc)) from None
+    finally:
+        stream.close()
+    missing = [n for n in sorted(names) if n not in found]
+    if missing:
+        raise InputFileError(path, f"missing extension {', '.join(missing)}")
+    return found
 
 
-def _truncation(path: Path) -> str | None:
-    """Why a file ended early (astropy stops at the damage as if the HDUs had ended), or None."""
-    if path.name.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as fh:
-                size = 0
-                while chunk := fh.read(1 << 20):
-                    size += len(chunk)
-        except (OSError, EOFError, zlib.error) as exc:
-            return f"truncated or corrupt gzip file ({exc})"
-    else:
-        size = path.stat().st_size
-    if size % 2880:
-        return f"truncated FITS file ({size} bytes is not a multiple of 2880)"
-    return None
+def _next_header(stream: _Stream, path: Path, index: int) -> fits.Header | None:
+    """The next header, or None at a clean end of file."""
+    blocks = []
+    for _ in range(_MAX_HEADER_BLOCKS):
+        block = stream.read(FITS_BLOCK)
+        if not block and not blocks:
+            if index == 0:
+                raise InputFileError(path, "not a readable FITS file (empty)")
+            return None
+        if len(block) < FITS_BLOCK:
+            raise InputFileError(path, f"truncated FITS file (header of HDU {index} cut short)")
+        if index == 0 and not blocks and not block.startswith(b"SIMPLE  ="):
+            raise InputFileError(path, "not a readable FITS file (no SIMPLE card at the start)")
+        blocks.append(block)
+        if any(block[i:i + 8] == b"END     " for i in range(0, FITS_BLOCK, 80)):
+            try:
+                return fits.Header.fromstring(b"".join(blocks).decode("ascii"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise InputFileError(path, f"not a readable FITS file (HDU {index} header: "
+                                           f"{exc})") from None
+    raise InputFileError(path, f"not a readable FITS file (HDU {index} header has no END)")
+
+
+def _data_layout(header: fits.Header, path: Path, name: str):
+    """(bytes, numpy shape, dtype) of an HDU's data unit."""
+    try:
+        bitpix, naxis = int(header["BITPIX"]), int(header["NAXIS"])
+        axes = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputFileError(path, f"not a readable FITS file ({name}: bad BITPIX/NAXIS: "
+                                   f"{exc})") from None
+    if bitpix not in _BITPIX:
+        raise InputFileError(path, f"not a readable FITS file ({name}: BITPIX {bitpix})")
+    if naxis == 0:
+        return 0, None, None
+    count = int(np.prod(axes, dtype=np.int64))
+    size = abs(bitpix) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0))
+                                                               + count)
+    image = "XTENSION" not in header or str(header["XTENSION"]).strip() == "IMAGE"
+    return size, (tuple(reversed(axes)) if image else None), _BITPIX[bitpix]
 
 
 def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None = None,
@@ -180,13 +268,12 @@ def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None 
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found")
+    base = f"EMLINE_{extension}"
+    hdus = read_hdus(path, {"PRIMARY", base, f"{base}_IVAR", f"{base}_MASK"})
     try:
-        with fits.open(path, lazy_load_hdus=True, memmap=False) as hdul:
-            return _read_open(hdul, path, names, extension, mask, allow_critical, nonfinite)
-    except InputFileError:
-        raise
-    except (OSError, EOFError, zlib.error, ValueError, IndexError, TypeError) as exc:
-        raise InputFileError(path, _open_reason(path, exc)) from None
+        return _build(hdus, path, names, base, mask, allow_critical, nonfinite)
+    except (ValueError, TypeError) as exc:  # a header value of the wrong type
+        raise InputFileError(path, f"bad header value ({exc})") from None
 
 
 def _open_reason(path: Path, exc: Exception) -> str:
@@ -197,29 +284,28 @@ def _open_reason(path: Path, exc: Exception) -> str:
     return f"not a readable FITS file ({text})"
 
 
-def _read_open(hdul, path, names, extension, mask_policy, allow_critical, nonfinite) -> Galaxy:
-    primary = hdul[0].header
+def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite) -> Galaxy:
+    primary = hdus["PRIMARY"][0]
     dapqual, drp3qual = _int_or_none(primary, "DAPQUAL"), _int_or_none(primary, "DRP3QUAL")
     for word, value in (("DAPQUAL", dapqual), ("DRP3QUAL", drp3qual)):
         if value is None:
             raise InputFileError(path, f"primary header has no {word} keyword")
     check_quality(path, dapqual, drp3qual, allow_critical)
 
-    base = f"EMLINE_{extension}"
-    hdus = [_hdu(hdul, path, name) for name in (base, f"{base}_IVAR", f"{base}_MASK")]
-    channels = channel_names(hdus[0].header)
-    for hdu in hdus[1:]:
-        other = channel_names(hdu.header)
+    ext_names = (base, f"{base}_IVAR", f"{base}_MASK")
+    channels = channel_names(hdus[base][0])
+    for name in ext_names[1:]:
+        other = channel_names(hdus[name][0])
         if other and other != channels:
-            raise InputFileError(path, f"channel names of {hdu.name} differ from {base}")
+            raise InputFileError(path, f"channel names of {name} differ from {base}")
     absent = [n for n in names if n not in channels]
     if absent:
         raise InputFileError(path, f"line(s) {', '.join(absent)} not in {base} (channels: "
                                    f"{', '.join(channels) or 'none'})")
-    flux, ivar, mask = (hdu.data for hdu in hdus)
-    for hdu, arr in zip(hdus, (flux, ivar, mask), strict=True):
+    flux, ivar, mask = (hdus[name][1] for name in ext_names)
+    for name, arr in zip(ext_names, (flux, ivar, mask), strict=True):
         if arr is None or arr.ndim != 3:
-            raise InputFileError(path, f"{hdu.name} is not a (channel, y, x) cube")
+            raise InputFileError(path, f"{name} is not a (channel, y, x) cube")
     if not (flux.shape == ivar.shape == mask.shape):
         raise InputFileError(path, f"shapes disagree: {base} {flux.shape}, {base}_IVAR "
                                    f"{ivar.shape}, {base}_MASK {mask.shape}")
@@ -230,7 +316,7 @@ def _read_open(hdul, path, names, extension, mask_policy, allow_critical, nonfin
     if mask.dtype.kind not in "iu":
         raise InputFileError(path, f"{base}_MASK has dtype {mask.dtype}, expected integers")
 
-    header = hdus[0].header
+    header = hdus[base][0]
     ny, nx = flux.shape[1:]
     center = ((float(header["CRPIX2"]) - 1, float(header["CRPIX1"]) - 1)
               if "CRPIX1" in header and "CRPIX2" in header else ((ny - 1) / 2, (nx - 1) / 2))
@@ -252,7 +338,7 @@ def _read_open(hdul, path, names, extension, mask_policy, allow_critical, nonfin
         "dapqual": dapqual, "drp3qual": drp3qual,
         "ebvgal": _float(primary, "EBVGAL"),
         "release": _release(primary, len(channels)),
-        "extension": extension,
+        "extension": base.removeprefix("EMLINE_"),
         "source": str(path),
     }
     return galaxy_from_arrays(path, names, flux[idx], ivar[idx], mask[idx], meta, center,

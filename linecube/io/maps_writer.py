@@ -71,7 +71,7 @@ class Extension:
 
     name: str
     channels: tuple[str, ...] | None
-    unit: str | None
+    unit: str | None  # None: masks and mixed-unit extensions (see ``units``)
     role: str
     dtype: str = ">f4"
     units: tuple[str, ...] | None = None  # per-channel U keys
@@ -195,42 +195,35 @@ def _wcs_cards(shape: tuple[int, int], primary: Mapping[str, Any]) -> list[tuple
 
 
 def _extension_header(ext: Extension, shape, primary, sibling_names: set[str]) -> fits.Header:
-    hdr = fits.Header(_wcs_cards(shape, primary))
-    hdr["EXTNAME"] = ext.name
-    if ext.unit is not None:
-        hdr["BUNIT"] = ext.unit
+    cards = _wcs_cards(shape, primary)
+    cards.append(("EXTNAME", ext.name))
+    cards.append(("BUNIT", ext.unit or ""))  # every HDU carries BUNIT; "" when unitless/mixed
     if ext.channels:
         n = len(ext.channels)
-        for i, name in enumerate(ext.channels):
-            hdr[channel_key(i, n)] = f"{name} "
-        for i, unit in enumerate(ext.units or ()):
-            hdr[f"U{channel_key(i, n)[1:]}"] = f"{unit} "
-    hdr["HDUCLASS"] = "SDSS"
-    hdr["HDUCLAS1"] = "CUBE" if ext.channels else "IMAGE"
+        cards += [(channel_key(i, n), f"{name} ") for i, name in enumerate(ext.channels)]
+        cards += [(f"U{channel_key(i, n)[1:]}", f"{unit} ")
+                  for i, unit in enumerate(ext.units or ())]
+    cards += [("HDUCLASS", "SDSS"), ("HDUCLAS1", "CUBE" if ext.channels else "IMAGE")]
     base = ext.name.removesuffix("_IVAR").removesuffix("_MASK")
     ivar, mask = f"{base}_IVAR", f"{base}_MASK"
     if ext.role == "data":
-        hdr["HDUCLAS2"] = "DATA"
+        cards.append(("HDUCLAS2", "DATA"))
         if ivar in sibling_names:
-            hdr["ERRDATA"] = ivar
+            cards.append(("ERRDATA", ivar))
         if mask in sibling_names:
-            hdr["QUALDATA"] = mask
+            cards.append(("QUALDATA", mask))
     elif ext.role == "ivar":
-        hdr["HDUCLAS2"] = "ERROR"
-        hdr["HDUCLAS3"] = "INVMSE"
-        hdr["SCIDATA"] = base
+        cards += [("HDUCLAS2", "ERROR"), ("HDUCLAS3", "INVMSE"), ("SCIDATA", base)]
         if mask in sibling_names:
-            hdr["QUALDATA"] = mask
+            cards.append(("QUALDATA", mask))
     elif ext.role == "mask":
-        hdr["HDUCLAS2"] = "QUALITY"
-        hdr["HDUCLAS3"] = "FLAG32BIT"
-        hdr["SCIDATA"] = base
+        cards += [("HDUCLAS2", "QUALITY"), ("HDUCLAS3", "FLAG32BIT"), ("SCIDATA", base)]
         if ivar in sibling_names:
-            hdr["ERRDATA"] = ivar
+            cards.append(("ERRDATA", ivar))
     else:
-        hdr["HDUCLAS2"] = "DATA"
-    hdr["MASKNAME"] = "MANGA_DAPPIXMASK"
-    return hdr
+        cards.append(("HDUCLAS2", "DATA"))
+    cards.append(("MASKNAME", "MANGA_DAPPIXMASK"))
+    return fits.Header(cards)
 
 
 def build_hdulist(maps: Mapping[str, np.ndarray], header: Mapping[str, Any],

@@ -169,7 +169,7 @@ class ConvLSTMAutoencoder(nn.Module):
         self.check_input(x)
         seq = x if self.stem is None else per_step(self.stem, x)
         for i, layer in enumerate(self.encoder):
-            if i:
+            if i and self.cfg.factor > 1:
                 seq = per_step(lambda s: resample(self.cfg, s, up=False), seq)
             seq, (h, c) = layer(seq)
         features = torch.cat([h, c], 1) if self.cfg.latent_source == "hidden_cell" else h
@@ -185,7 +185,9 @@ class ConvLSTMAutoencoder(nn.Module):
         else:
             seq, _ = first.forward_repeated(latent_map, self.n_lines)
         for layer in self.decoder[1:]:
-            seq, _ = layer(per_step(lambda s: resample(self.cfg, s, up=True), seq))
+            if self.cfg.factor > 1:
+                seq = per_step(lambda s: resample(self.cfg, s, up=True), seq)
+            seq, _ = layer(seq)
         return per_step(self.head, seq).contiguous()
 
     def reparameterise(self, mu: Tensor, logvar: Tensor | None) -> Tensor:

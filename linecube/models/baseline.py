@@ -64,14 +64,14 @@ class Conv2dAutoencoder(nn.Module):
         self.check_input(x)
         y = x.squeeze(2)
         for i, level in enumerate(self.encoder):
-            y = level(resample(self.cfg, y, up=False) if i else y)
+            y = level(resample(self.cfg, y, up=False) if i and self.cfg.factor > 1 else y)
         return self.latent_head(y)
 
     def decode(self, z: Tensor) -> Tensor:
         """Latent z -> reconstruction (B, L, 1, H, W)."""
         y = self.latent_map(z)
         for j, level in enumerate(self.decoder):
-            y = level(resample(self.cfg, y, up=True) if j else y)
+            y = level(resample(self.cfg, y, up=True) if j and self.cfg.factor > 1 else y)
         return self.head(y).unsqueeze(2)
 
     def forward(self, x: Tensor) -> ModelOutput:

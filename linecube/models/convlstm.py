@@ -44,20 +44,25 @@ def lstm_pointwise(
         w_ci, w_cf, w_co: peephole weights ``(F, H, W)``, or None for no peepholes.
 
     Returns:
-        ``(h, c)``, each ``(B, F, H, W)``.
+        ``(h, c)``, each ``(B, F, H, W)``: h in the precision of ``gates`` (bf16 under autocast,
+        which the next convolution reads anyway), c in the precision of ``c`` (the cell state
+        accumulates in float32 under autocast).
     """
     i, f, g, o = gates.chunk(4, dim=1)
     if w_ci is not None:
         i = i + w_ci * c
         f = f + w_cf * c
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g))
     if w_co is not None:
         o = o + w_co * c
-    return torch.sigmoid(o) * torch.tanh(c), c
+    return (torch.sigmoid(o) * torch.tanh(c)).to(gates.dtype), c
 
 
 @functools.cache
 def _compiled_pointwise():
+    # One compiled function serves every layer: each (shape, dtype, grad-mode) variant is a
+    # separate specialisation, more than dynamo's default limit of 8 in a deep model.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     return torch.compile(lstm_pointwise, dynamic=False, fullgraph=True)
 
 
@@ -167,7 +172,10 @@ class ConvLSTMCell(nn.Module):
                 raise ValueError("a ConvLSTM layer without input needs an initial state")
             h = None
             ref = xg[0] if per_step_input else xg
-            c = channels_last(ref.new_zeros(ref.shape[0], self.hidden_channels, *ref.shape[-2:]))
+            # the cell state accumulates in the parameters' precision, also under autocast
+            c = torch.empty((ref.shape[0], self.hidden_channels, *ref.shape[-2:]),
+                            dtype=self.weight_h.dtype, device=ref.device,
+                            memory_format=torch.channels_last).zero_()
         else:
             h, c = (channels_last(s) for s in state)
         hs: list[Tensor] = [None] * steps  # type: ignore[list-item]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from linecube.errors import InputFileError
 from linecube.io.galaxy import Galaxy
-from linecube.io.maps import channel_names, read_maps
+from linecube.io.maps import channel_names, read_hdus, read_maps
 from linecube.io.mmu import read_mmu
 from linecube.lines import DR17_LINES
 from linecube.preprocess.prepare import MAPS_SUFFIXES, MMU_SUFFIXES
@@ -66,17 +66,9 @@ def inspect_file(path: str | Path, extension: str = "GFLUX", mask="donotuse") ->
 
 
 def _maps_lines(path: Path, extension: str) -> list[str]:
-    from astropy.io import fits
-
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    try:
-        with fits.open(path, lazy_load_hdus=True) as hdul:
-            header = hdul[f"EMLINE_{extension}"].header
-    except KeyError:
-        raise InputFileError(path, f"missing extension EMLINE_{extension}") from None
-    except (OSError, EOFError, ValueError) as exc:
-        raise InputFileError(path, f"not a readable FITS file ({exc})") from None
+    header, _ = read_hdus(path, {f"EMLINE_{extension}"})[f"EMLINE_{extension}"]
     lines = [n for n in channel_names(header) if n in _KNOWN]
     if not lines:
         raise InputFileError(path, f"EMLINE_{extension} names no known emission line")

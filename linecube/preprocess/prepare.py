@@ -71,10 +71,12 @@ def preprocess(galaxy: Galaxy, cfg: PreprocessConfig) -> Prepared:
     if tuple(galaxy.lines) != cfg.line_names:
         raise InputFileError(source, f"galaxy lines {galaxy.lines} differ from the "
                                      f"configured {cfg.line_names}")
+    if not galaxy.good.any():
+        raise InputFileError(source, "every spaxel is masked in all requested lines")
     size = cfg.size
     factor = 1.0 if cfg.pixel_scale is None else cfg.pixel_scale / NATIVE_SCALE
     offset = window_offset(galaxy.center, size)
-    if cfg.pixel_scale is None:
+    if factor == 1.0:
         good = crop_or_pad(galaxy.good, offset, size, fill=False)
         flux = np.where(good, crop_or_pad(galaxy.flux, offset, size), 0.0).astype(np.float32)
         ivar = np.where(good, crop_or_pad(galaxy.ivar, offset, size), 0.0).astype(np.float32)

@@ -14,21 +14,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from linecube import __version__
-from linecube.bits import bit_value, consolidate_donotuse
+from linecube.bits import CRITICAL_BIT, DAPQUAL, DRP3QUAL, bit_value, consolidate_donotuse
 from linecube.simulate import cosmology, emission
 from linecube.simulate import instrument as ins
 from linecube.simulate.config import SimulationConfig
 from linecube.simulate.population import (
+    FULL_EXTRAS,
     HEX_DIAMETER,
     MAP_SIZES,
     OBSERVATION,
     GalaxyParams,
     ObservationPlan,
     draw_galaxy,
+    plan_survey,
     stream,
 )
 
-PAD = 10  # spaxels of padding around the map for the PSF convolution
+PAD = 10  # minimum padding [spaxels] around the map for the PSF convolution
+FFT_SIZES = (64, 72, 75, 80, 81, 90, 96, 100, 108)  # 5-smooth sizes: fast FFTs
 APERTURE = 1.25  # radius [arcsec] of the DAPall "central" aperture (2.5 arcsec diameter)
 H_LITTLE = 0.7  # h of H0 = 70; DAPall and SPX_ELLCOO distances are in h^-1 units (h = 1)
 NAMES = emission.NAMES
@@ -56,6 +59,7 @@ class SimulatedObservation:
         header: PRIMARY keywords.
         truth: truth-table row (class, physical parameters, noiseless central line ratios).
         dapall: DAPall row.
+        model: (35, N, N) float32 noiseless Gaussian-line fluxes (after dust and PSF).
         spaxel_class: (N, N) int8 dominant ionising source per spaxel (``SPAXEL_CODES``), or
             None when not asked for.
         dapdone: False when the simulated DAP "faulted" (no MAPS file is written).
@@ -67,6 +71,7 @@ class SimulatedObservation:
     header: dict
     truth: dict
     dapall: dict
+    model: np.ndarray
     spaxel_class: np.ndarray | None
     dapdone: bool
 
@@ -86,23 +91,28 @@ class _Component:
 def simulate_galaxy(seed: int = 0, index: int = 0, config: SimulationConfig | None = None,
                     galaxy_class: str | None = None, fibres: int | None = None,
                     full: bool = False, spaxel_classes: bool = False) -> SimulatedObservation:
-    """Simulate one observation on its own (not part of a survey plan).
+    """Simulate one observation in memory.
+
+    Without ``galaxy_class`` and ``fibres`` this is exactly observation ``index`` of
+    ``simulate_survey(..., seed=seed, config=config)`` (same arrays as its file).
 
     Args:
-        seed: random seed; with ``index`` it fixes every random draw.
-        index: observation number (selects the random streams, as in a survey).
+        seed: the survey seed.
+        index: observation number in the survey.
         config: simulation settings (defaults when None).
         galaxy_class: force an ionisation class (``star_forming``, ``retired``, ``seyfert``,
             ``liner``, ``composite``, ``shock_merger``, ``blueberry``).
-        fibres: force a bundle size (19, 37, 61, 91 or 127).
+        fibres: force a bundle size (19, 37, 61, 91 or 127); the observation is then a first
+            observation of its galaxy.
         full: also fill the extensions only a full 64-HDU file has.
         spaxel_classes: also return the per-spaxel class map.
     """
     config = config or SimulationConfig()
-    fib = fibres or 127
-    if fib not in HEX_DIAMETER:
-        raise ValueError(f"fibres must be one of {list(HEX_DIAMETER)}, got {fib}")
-    plan = ObservationPlan(index, index, 7443, fib * 100 + 1, fib)
+    plan = plan_survey(index + 1, seed, config)[index]
+    if fibres is not None:
+        if fibres not in HEX_DIAMETER:
+            raise ValueError(f"fibres must be one of {list(HEX_DIAMETER)}, got {fibres}")
+        plan = ObservationPlan(index, index, plan.plate, fibres * 100 + 1, fibres, plan.plate)
     return simulate_observation(plan, seed, config, galaxy_class=galaxy_class, full=full,
                                 spaxel_classes=spaxel_classes)
 
@@ -119,8 +129,10 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
     grid = _Grid(n, p)
 
     wave_obs = emission.WAVE * (1 + p.z)
-    cont_int = _continuum(grid, p)  # (M, M) g-band continuum, intrinsic
-    sed = _sed(emission.WAVE, p) / _sed(np.array([ins.BAND_WAVE[0] / (1 + p.z)]), p)
+    cont_int = _continuum(grid, p)  # (M, M) continuum at rest 6000 Å, before the PSF
+    g_sed = float(_sed(ins.BAND_WAVE[0] / (1 + p.z), p))
+    sed = _sed(emission.WAVE, p) / g_sed  # line continua relative to the g band
+    cont_int = cont_int * g_sed  # g-band continuum
     components = _components(grid, p, cont_int, sed)
     ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec))
     trans = emission.attenuation(ebv)  # (35, M, M)
@@ -129,7 +141,9 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
     lines = np.zeros((len(NAMES), grid.m, grid.m))
     w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
     for comp in components:
-        lines += emission.line_ratios(comp.state) * (comp.halpha / emission.HA_HB)
+        ratios = emission.line_ratios(comp.state)
+        ratios = ratios.reshape(ratios.shape + (1,) * (3 - ratios.ndim))
+        lines += ratios * (comp.halpha / emission.HA_HB)
         f_ha = comp.halpha * t_ha
         w[0] += f_ha
         w[1] += f_ha * comp.velocity
@@ -144,7 +158,7 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         cube.append(np.stack([c.halpha * t_ha for c in components]))
         sigmas.append([sigma_ha] * len(components))
     conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
-    conv = conv[:, PAD:PAD + n, PAD:PAD + n]
+    conv = conv[:, grid.crop[0], grid.crop[1]]
     flux = np.maximum(conv[:len(NAMES)], 0.0)
     cont_g = np.maximum(conv[len(NAMES)], 0.0)
     wsum = np.maximum(conv[len(NAMES) + 1], 1e-12)
@@ -199,16 +213,13 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
 
     f32 = np.float32
     gflux, ivar = gflux.astype(f32), ivar.astype(f32)
-    gvel_c = np.broadcast_to(np.where(zero, 0.0, gvel), flux.shape).astype(f32)
-    gvel_ivar = np.broadcast_to(np.where(zero, 0.0, 1 / err_v**2), flux.shape).astype(f32)
-    gvel_c = np.where(zero_lines, f32(0), gvel_c)
-    gvel_ivar = np.where(zero_lines, f32(0), gvel_ivar)
+    gvel_c = np.where(zero_lines, 0.0, gvel[None]).astype(f32)  # tied: one velocity
+    gvel_ivar = np.where(zero_lines, 0.0, 1 / err_v[None] ** 2).astype(f32)
     gsig = np.where(zero_lines, 0.0, gsig).astype(f32)
     gsig_ivar = np.where(zero_lines, 0.0, 1 / err_s**2).astype(f32)
     _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar)
     gmask = consolidate_donotuse(gmask)
-    gew = np.where(gmask & ins.BIT["DONOTUSE"] & zero_lines, 0.0,
-                   gflux / np.maximum(cont, 1e-6)).astype(f32)
+    gew = np.where(zero_lines, 0.0, gflux / np.maximum(cont, 1e-6)).astype(f32)
 
     # ---- summed (moment) fluxes --------------------------------------------------------
     s_true = flux.copy()
@@ -245,19 +256,20 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         "EMLINE_GSIGMA": gsig, "EMLINE_GSIGMA_IVAR": gsig_ivar,
         "EMLINE_GSIGMA_MASK": gmask.copy(),
     }
-    if full:
-        maps.update(_full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst,
-                                     err, wave_obs, zero, base, gvel))
+    if full:  # own stream: full and default files of a seed show the same observation
+        maps.update(_full_extensions(stream(seed, plan.index, FULL_EXTRAS), maps, p, cont,
+                                     cont_g, g_noise, vel, sig_gas, inst, err, wave_obs, zero,
+                                     base))
 
     # ---- quality, header, catalogue rows ---------------------------------------------------
     drp3qual = 0
     if rng.random() < config.critical_rate:
-        drp3qual |= bit_value(["CRITICAL"], _drp3())
+        drp3qual |= bit_value(["CRITICAL"], DRP3QUAL)
     if rng.random() < 0.03:
-        drp3qual |= bit_value([str(rng.choice(["HIGHSCAT", "BADFLUX", "VARIABLELSF"]))], _drp3())
-    dapqual = bit_value(["FORESTAR"], _dapqual()) if star.any() else 0
-    if drp3qual & (1 << 30):
-        dapqual |= bit_value(["DRPCRIT", "CRITICAL"], _dapqual())
+        drp3qual |= bit_value([str(rng.choice(["HIGHSCAT", "BADFLUX", "VARIABLELSF"]))], DRP3QUAL)
+    dapqual = bit_value(["FORESTAR"], DAPQUAL) if star.any() else 0
+    if drp3qual & (1 << CRITICAL_BIT):
+        dapqual |= bit_value(["DRPCRIT", "CRITICAL"], DAPQUAL)
     dapdone = not rng.random() < config.dapdone_failure_rate
 
     ring = analysed & (grid.r_map >= p.re_arcsec) & (grid.r_map <= 1.5 * p.re_arcsec)
@@ -274,8 +286,8 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         "DRP3QUAL": drp3qual, "DAPQUAL": dapqual,
         "SCINPVEL": round(cosmology.C_KMS * p.z, 3), "VSTEP": 69.0247,
         "REFF": round(p.re_arcsec, 4), "ECOOPA": round(p.pa, 3), "ECOOELL": round(1 - p.ba, 4),
-        **{f"SNR{b}MED": round(snr_g_med * c, 4) for b, c in zip("GRIZ", colour)},
-        **{f"SNR{b}RING": round(snr_g_ring * c, 4) for b, c in zip("GRIZ", colour)},
+        **{f"SNR{b}MED": round(snr_g_med * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
+        **{f"SNR{b}RING": round(snr_g_ring * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
         "BINKEY": "HYB10", "NBINS": nbins, "LCSIM": (True, "simulated by linecube"),
         "LCSIMVER": __version__,
     }
@@ -289,25 +301,18 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         codes = np.array([SPAXEL_CODES[c.code] for c in components], np.int8)
         spx_class = codes[np.argmax(per_comp, axis=0)]
         spx_class[nocov] = SPAXEL_CODES["no_coverage"]
-    return SimulatedObservation(plan, p, maps, header, truth, dapall, spx_class, dapdone)
-
-
-def _drp3() -> dict:
-    from linecube.bits import DRP3QUAL
-    return DRP3QUAL
-
-
-def _dapqual() -> dict:
-    from linecube.bits import DAPQUAL
-    return DAPQUAL
+    return SimulatedObservation(plan, p, maps, header, truth, dapall, flux.astype(f32),
+                                spx_class, dapdone)
 
 
 class _Grid:
     """Sky and galaxy-frame coordinates on the padded (M, M) grid and the (N, N) map."""
 
     def __init__(self, n: int, p: GalaxyParams):
-        self.n, self.m = n, n + 2 * PAD
-        c = n // 2 + PAD
+        self.n = n
+        self.m = next(size for size in FFT_SIZES if size >= n + 2 * PAD)
+        pad = (self.m - n) // 2
+        c = n // 2 + pad
         yy, xx = np.mgrid[0:self.m, 0:self.m]
         self.sx = -(xx - c) * ins.PIXEL  # +x toward +RA (east), as SPX_SKYCOO
         self.sy = (yy - c) * ins.PIXEL
@@ -317,7 +322,7 @@ class _Grid:
         self.r = np.hypot(self.u, self.v / p.ba)  # elliptical (deprojected) radius
         self.phi = np.arctan2(self.v / p.ba, self.u)  # azimuth in the disk plane
         self.rc = np.hypot(self.sx, self.sy)  # circular radius
-        crop = (slice(PAD, PAD + n),) * 2
+        self.crop = crop = (slice(pad, pad + n),) * 2
         self.sx_map, self.sy_map = self.sx[crop], self.sy[crop]
         self.r_map = self.r[crop]
         self.theta_map = np.degrees(self.phi[crop]) % 360
@@ -328,13 +333,13 @@ class _Grid:
 
 
 def _sed(wave_rest: np.ndarray, p: GalaxyParams) -> np.ndarray:
-    """Continuum shape f_λ: a power law with a 4000 Å break of strength D4000."""
+    """Continuum shape f_λ, 1 at 6000 Å: a power law with a 4000 Å break of strength D4000."""
     brk = 1.0 - (1.0 - 1.0 / p.d4000) / (1.0 + np.exp((np.asarray(wave_rest) - 4000.0) / 40.0))
-    return (np.asarray(wave_rest) / 5500.0) ** p.sed_beta * brk
+    return (np.asarray(wave_rest) / 6000.0) ** p.sed_beta * brk
 
 
 def _continuum(grid: _Grid, p: GalaxyParams) -> np.ndarray:
-    """Sérsic g-band continuum [per spaxel], ``cont_re`` at one effective radius."""
+    """Sérsic continuum at rest 6000 Å [per spaxel], ``cont_re`` at one effective radius."""
     nn = p.sersic_n
     b = 2 * nn - 1 / 3 + 0.009876 / nn
     r = np.hypot(grid.r, 0.25) / p.re_arcsec
@@ -418,7 +423,7 @@ def _components(grid: _Grid, p: GalaxyParams, cont_int: np.ndarray,
                               120.0))
     elif p.galaxy_class == "shock_merger":
         rs = np.hypot(grid.u, grid.v / np.sqrt(p.ba))
-        shape = np.exp(-rs / (0.8 * p.re_arcsec))
+        shape = np.exp(-rs / (0.5 * p.re_arcsec))
         f = p.nucleus_fraction
         scale = f / (1 - f) * sf_ap / grid.aperture_sum(shape)
         out.append(_Component("shock", scale * shape, t["shock"], p.v_sys + 0.5 * rotation,
@@ -450,7 +455,7 @@ def _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar) -> None:
 
 def _central_ratios(flux: np.ndarray, cont: np.ndarray, grid: _Grid, z: float) -> dict:
     """Noiseless line ratios in the central 2.5-arcsec aperture (after the PSF)."""
-    ap = grid.rc[PAD:PAD + grid.n, PAD:PAD + grid.n] <= APERTURE
+    ap = grid.rc[grid.crop] <= APERTURE
     s = flux[:, ap].sum(axis=1)
 
     def lg(a, b):
@@ -487,10 +492,9 @@ def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp
                 dapqual, dapdone, sig_obs, covered) -> dict:
     good = (gmask & ins.BIT["DONOTUSE"]) == 0
     f = np.where(good, gflux, 0.0).astype(np.float64)
-    ap = grid.rc[PAD:PAD + grid.n, PAD:PAD + grid.n] <= APERTURE
+    ap = grid.rc[grid.crop] <= APERTURE
     in_re = grid.r_map <= p.re_arcsec
     ha = IDX["Ha-6564"]
-    n_re = max(int((good[ha] & in_re).sum()), 1)
     zd = p.z
     ldist = float(cosmology.luminosity_distance_cm(zd)) / cosmology.MPC_CM * H_LITTLE
     adist = float(cosmology.angular_diameter_distance(zd)) * H_LITTLE
@@ -520,7 +524,6 @@ def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp
         "HA_GSIGMA_1RE": float(np.median(sig_obs[ha][good[ha] & in_re]))
         if (good[ha] & in_re).any() else 0.0,
         "SFR_1RE": sfr(one_re[ha]), "SFR_TOT": sfr(tot[ha]),
-        "N_GOOD_1RE": n_re,
     }
     if not dapdone:
         for key in ("EMLINE_GFLUX_CEN", "EMLINE_GFLUX_1RE", "EMLINE_GFLUX_TOT",
@@ -532,69 +535,69 @@ def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp
 
 
 def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, err, wave_obs,
-                     zero, base, gvel) -> dict[str, np.ndarray]:
-    """The extensions only a full (64-HDU) file carries, filled with consistent values so
-    that full files weigh what real ones do (noise does not compress)."""
+                     zero, base) -> dict[str, np.ndarray]:
+    """The extensions only a full (64-HDU) file carries, filled with values consistent with
+    the emission-line maps (plus noise), so that full files weigh what real ones do.
+
+    Bin-level extensions repeat the spaxel values (HYB10 bins are shown spaxel by spaxel);
+    stellar kinematics follow the gas rotation at 80 %; spectral indices are noisy constants.
+    """
     f32 = np.float32
     n = cont_g.shape[0]
     keep = ~zero
     mask1 = consolidate_donotuse(base)
+    snr = maps["SPX_SNR"]
 
     def masked(a):
         return np.where(keep, a, 0.0).astype(f32)
 
     mflux = masked(cont_g + g_noise * rng.standard_normal((n, n)))
     mflux_ivar = masked(1 / g_noise**2)
-    snr = maps["SPX_SNR"]
-    stellar_sigma_true = np.clip(p.sigma_gas * 1.2 + 40, 40, 300)
-    err_star = np.where(snr > 0, 30.0 / np.maximum(snr, 0.5), 0)
+    err_star = 30.0 / np.maximum(snr, 0.5)  # km/s
+    star_ivar = masked(1 / err_star**2)
     stellar_vel = masked(0.8 * (vel - p.v_sys) + err_star * rng.standard_normal((n, n)))
-    stellar_sig = masked(stellar_sigma_true + err_star * rng.standard_normal((n, n)))
-    star_ivar = masked(1 / np.maximum(err_star, 1e-3) ** 2)
+    stellar_sig = masked(np.clip(1.2 * p.sigma_gas + 40, 40, 300)
+                         + err_star * rng.standard_normal((n, n)))
     sig_lam = wave_obs[:, None, None] * np.sqrt(sig_gas[None] ** 2 + inst**2) / 299792.458
     gflux = maps["EMLINE_GFLUX"]
     ga = (gflux / (np.sqrt(2 * np.pi) * sig_lam)).astype(f32)
-    ganr = (ga / np.maximum(err / (np.sqrt(2 * np.pi) * sig_lam), 1e-6) / 3).astype(f32)
-    sflux, sflux_ivar = maps["EMLINE_SFLUX"], maps["EMLINE_SFLUX_IVAR"]
+    ganr = np.where(keep, ga / (err / (np.sqrt(2 * np.pi) * sig_lam) * 3.0), 0).astype(f32)
     cnt = np.where(keep, cont, 0).astype(f32)
-    sew = (sflux / np.maximum(cont, 1e-6)).astype(f32)
-    sew_ivar = (sflux_ivar * cont**2).astype(f32)
-    lfom = masked(1 + 0.2 * rng.standard_normal(gflux.shape))
-    fom = np.stack([masked(np.abs(rng.normal(s, s / 3, (n, n)))) for s in
-                    (0.05, 0.03, 1.0, 0.02, 0.08, 0.2, 1.0, 2.5, 4.0)])
-    nidx = 46
-    base_idx = rng.normal(2.0, 1.0, nidx)[:, None, None]
-    idx_err = np.where(keep, 1.5 / np.maximum(snr, 0.5), 0)[None]
-    mask_c = np.broadcast_to(mask1, (len(NAMES), n, n)).copy()
-    mask_i = np.broadcast_to(mask1, (nidx, n, n)).copy()
+    fom = np.stack([masked(np.abs(rng.normal(v, v / 3, (n, n))))
+                    for v in (0.05, 0.03, 1.0, 0.02, 0.08, 0.2, 1.0, 2.5, 4.0)])
+    n_idx = 46
+    level = rng.normal(2.0, 1.0, n_idx)[:, None, None]
+    idx_err = np.broadcast_to(1.5 / np.maximum(snr, 0.5), (n_idx, n, n))
+    idx_mask = np.broadcast_to(mask1, (n_idx, n, n)).copy()
     out = {
         "SPX_MFLUX": mflux, "SPX_MFLUX_IVAR": mflux_ivar,
         "BIN_LWSKYCOO": maps["SPX_SKYCOO"], "BIN_LWELLCOO": maps["SPX_ELLCOO"],
-        "BIN_AREA": np.where(keep, 0.25, 0).astype(f32), "BIN_FAREA": keep.astype(f32),
+        "BIN_AREA": masked(np.full((n, n), 0.25)), "BIN_FAREA": masked(np.ones((n, n))),
         "BIN_MFLUX": mflux, "BIN_MFLUX_IVAR": mflux_ivar, "BIN_MFLUX_MASK": mask1,
-        "BIN_SNR": maps["SPX_SNR"],
+        "BIN_SNR": snr,
         "STELLAR_VEL": stellar_vel, "STELLAR_VEL_IVAR": star_ivar, "STELLAR_VEL_MASK": mask1,
         "STELLAR_SIGMA": stellar_sig, "STELLAR_SIGMA_IVAR": star_ivar,
         "STELLAR_SIGMA_MASK": mask1,
         "STELLAR_SIGMACORR": np.stack([masked(np.full((n, n), 25.0)),
                                        masked(25 + 5 * rng.standard_normal((n, n)))]),
         "STELLAR_FOM": fom,
-        "EMLINE_SEW": sew, "EMLINE_SEW_CNT": cnt, "EMLINE_SEW_IVAR": sew_ivar,
-        "EMLINE_SEW_MASK": maps["EMLINE_SFLUX_MASK"],
+        "EMLINE_SEW": np.where(keep, maps["EMLINE_SFLUX"] / np.maximum(cont, 1e-6), 0)
+        .astype(f32),
+        "EMLINE_SEW_CNT": cnt, "EMLINE_SEW_IVAR": (maps["EMLINE_SFLUX_IVAR"] * cont**2)
+        .astype(f32), "EMLINE_SEW_MASK": maps["EMLINE_SFLUX_MASK"],
         "EMLINE_GEW_CNT": cnt, "EMLINE_GEW_IVAR": (maps["EMLINE_GFLUX_IVAR"] * cont**2)
         .astype(f32), "EMLINE_GEW_MASK": maps["EMLINE_GFLUX_MASK"],
-        "EMLINE_INSTSIGMA": np.where(keep, inst, 0).astype(f32) * np.ones_like(gflux),
-        "EMLINE_TPLSIGMA": np.where(keep, 0.0, 0.0).astype(f32) * np.ones_like(gflux),
-        "EMLINE_GA": ga, "EMLINE_GANR": ganr, "EMLINE_FOM": fom, "EMLINE_LFOM": lfom,
+        "EMLINE_INSTSIGMA": np.where(keep, inst, 0).astype(f32),
+        "EMLINE_TPLSIGMA": np.where(keep, 0.5 * inst, 0).astype(f32),
+        "EMLINE_GA": ga, "EMLINE_GANR": ganr, "EMLINE_FOM": fom,
+        "EMLINE_LFOM": masked(np.abs(1 + 0.2 * rng.standard_normal(gflux.shape))),
     }
     for fam in ("SPECINDEX", "SPECINDEX_BF", "SPECINDEX_WGT"):
-        val = np.where(keep, base_idx + idx_err * rng.standard_normal((nidx, n, n)), 0)
-        out[fam] = val.astype(f32)
-        out[f"{fam}_IVAR"] = np.where(keep, 1 / np.maximum(idx_err, 1e-3) ** 2, 0).astype(f32)
-        out[f"{fam}_MASK"] = mask_i
-        out[f"{fam}_CORR"] = np.where(keep, 1.0 + 0.01 * rng.standard_normal((nidx, n, n)),
+        value = level + idx_err * rng.standard_normal((n_idx, n, n))
+        out[fam] = np.where(keep, value, 0).astype(f32)
+        out[f"{fam}_IVAR"] = np.where(keep, 1 / idx_err**2, 0).astype(f32)
+        out[f"{fam}_MASK"] = idx_mask
+        out[f"{fam}_CORR"] = np.where(keep, 1 + 0.01 * rng.standard_normal((n_idx, n, n)),
                                       0).astype(f32)
-        out[f"{fam}_MODEL"] = np.where(keep, base_idx + 0.0 * idx_err, 0).astype(f32)
-    out["EMLINE_INSTSIGMA"] = out["EMLINE_INSTSIGMA"].astype(f32)
-    del mask_c, gvel
+        out[f"{fam}_MODEL"] = np.where(keep, level, 0).astype(f32)
     return out

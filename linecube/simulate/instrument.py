@@ -31,7 +31,7 @@ def instrumental_sigma(wave_obs: np.ndarray) -> np.ndarray:
 def noise_shape(wave_obs: np.ndarray) -> np.ndarray:
     """Relative per-pixel noise vs observed wavelength: blue end noisier, sky-dominated far red."""
     w = np.asarray(wave_obs, dtype=float)
-    return 1.0 + 2.5 * np.exp(-(w - 3600.0) / 500.0) + 0.6 / (1.0 + np.exp(-(w - 8700.0) / 150.0))
+    return 1.0 + 4.0 * np.exp(-(w - 3600.0) / 400.0) + 0.6 / (1.0 + np.exp(-(w - 8700.0) / 150.0))
 
 
 def psf_fwhm_at(wave_obs: np.ndarray, band_fwhm: np.ndarray) -> np.ndarray:
@@ -108,7 +108,7 @@ def line_noise(flux: np.ndarray, cont: np.ndarray, wave_obs: np.ndarray, sigma_k
     The per-pixel noise is ``sigma0 * noise_shape(λ) * sqrt(1 + cont / 0.5)`` (sky plus the
     continuum's photon noise); integrating a Gaussian line of observed width ``sigma_kms``
     over the log-λ pixels gives ``pixel_noise * Δλ * sqrt(2 sqrt(pi) σ_λ / Δλ)``; the line's own
-    photon noise adds ``0.025 * sigma0 * flux`` in variance.
+    photon noise adds ``0.02 * sigma0 * flux`` in variance.
 
     Args:
         flux: (L, N, N) true flux [1e-17 erg/s/cm^2/spaxel].
@@ -122,7 +122,7 @@ def line_noise(flux: np.ndarray, cont: np.ndarray, wave_obs: np.ndarray, sigma_k
     sig_lam = w * sigma_kms / C_KMS
     pix = sigma0 * noise_shape(w) * np.sqrt(1.0 + np.maximum(cont, 0.0) / 0.5)
     var = (pix * dlam) ** 2 * (2 * np.sqrt(np.pi) * sig_lam / dlam)
-    var += 0.025 * sigma0 * np.maximum(flux, 0.0)
+    var += 0.02 * sigma0 * np.maximum(flux, 0.0)
     return np.sqrt(var)
 
 

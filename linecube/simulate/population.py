@@ -3,7 +3,7 @@
 Random streams: observation ``i`` of a survey with seed ``s`` owns the child
 ``np.random.SeedSequence(s).spawn(n)[i]``; its sub-streams are that child's spawned children
 (``spawn_key = (i, k)``): ``k = 0`` the plan, ``1`` the galaxy's intrinsic parameters, ``2`` the
-observation (PSF, noise, pipeline flags). A repeat observation reuses the intrinsic stream of
+observation (PSF, noise, pipeline flags), ``3`` the extensions only full files carry. A repeat observation reuses the intrinsic stream of
 the galaxy's first observation, so both show the same galaxy. Nothing depends on the number of
 workers or on the order in which observations are simulated.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from linecube.simulate import cosmology
 from linecube.simulate.config import CLASSES, SimulationConfig
 
-PLAN, INTRINSIC, OBSERVATION = 0, 1, 2
+PLAN, INTRINSIC, OBSERVATION, FULL_EXTRAS = 0, 1, 2, 3
 _PLATE_STREAM = 2**32  # spawn_key root for plate-level draws (never an observation index)
 FIRST_PLATE = 7443  # lowest MaNGA plate id
 
@@ -42,6 +42,7 @@ class ObservationPlan:
         plate, ifudesign: the plate and the bundle used for this observation.
         galaxy_fibres: bundle size of the galaxy's first observation, which set the target's
             Re coverage (1.5 or 2.5 Re, as in MaNGA's target selection).
+        galaxy_plate: plate of the galaxy's first observation (sets its sky position).
     """
 
     index: int
@@ -49,6 +50,7 @@ class ObservationPlan:
     plate: int
     ifudesign: int
     galaxy_fibres: int
+    galaxy_plate: int
 
     @property
     def plateifu(self) -> str:
@@ -85,8 +87,11 @@ def plan_survey(n: int, seed: int, config: SimulationConfig) -> list[Observation
         if i > 0 and rng.random() < config.repeat_fraction:
             galaxy = plans[int(rng.integers(i))].galaxy
         ifu = int(slots[i])
-        first_fibres = plans[galaxy].fibres if galaxy != i else ifu // 100
-        plans.append(ObservationPlan(i, galaxy, FIRST_PLATE + i // per_plate, ifu, first_fibres))
+        plate = FIRST_PLATE + i // per_plate
+        first = plans[galaxy] if galaxy != i else None
+        plans.append(ObservationPlan(i, galaxy, plate, ifu,
+                                     first.fibres if first else ifu // 100,
+                                     first.plate if first else plate))
     return plans
 
 
@@ -122,7 +127,7 @@ class GalaxyParams:
     r_turn: float
     sigma_gas: float
     v_sys: float
-    cont_re: float  # g-band continuum at Re [1e-17 erg/s/cm^2/Å/spaxel]
+    cont_re: float  # continuum at rest 6000 Å at Re [1e-17 erg/s/cm^2/Å/spaxel, observed]
     sed_beta: float
     d4000: float
     ew_diffuse: float  # Hα EW of the diffuse (DIG/LIER) gas [Å]
@@ -142,6 +147,26 @@ class GalaxyParams:
     def scalars(self) -> dict:
         """The truth-table columns."""
         return {k: v for k, v in self.__dict__.items() if k != "extra"}
+
+
+# Continuum luminosity density at 6000 Å per solar mass [erg/s/Å/Msun]: the Sun's
+# L_λ(6000 Å) ≈ 6.5e29 erg/s/Å divided by an r-band M/L of ~1 (star-forming), ~3 (old) and
+# ~0.3 (starburst dwarfs) (Bell et al. 2003).
+LIGHT_PER_MASS = {"star_forming": 6.5e29, "retired": 2.2e29, "blueberry": 2.0e30}
+
+
+def _continuum_at_re(log_m: float, host: str, cls: str, z: float, re: float, ba: float,
+                     n: float) -> float:
+    """Observed continuum at rest 6000 Å at one Re [1e-17 erg/s/cm^2/Å per spaxel] of a Sérsic
+    galaxy of stellar mass 10^log_m."""
+    from math import gamma
+
+    light = LIGHT_PER_MASS["blueberry" if cls == "blueberry" else host] * 10**log_m
+    d = float(cosmology.luminosity_distance_cm(z))
+    total = light / (4 * np.pi * d**2 * (1 + z)) * 1e17
+    b = 2 * n - 1 / 3 + 0.009876 / n
+    area = 2 * np.pi * n * ba * re**2 * np.exp(b) * gamma(2 * n) / b ** (2 * n)
+    return float(total / area * 0.25)
 
 
 def _sigmoid(x: float) -> float:
@@ -172,7 +197,7 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
     # relations of Shen et al. 2003, late and early types).
     log_m = {"star_forming": u(9.0, 11.0), "retired": u(9.8, 11.6), "seyfert": n(10.6, 0.35),
              "liner": n(10.9, 0.3), "composite": n(10.5, 0.35), "shock_merger": n(10.5, 0.35),
-             "blueberry": u(7.5, 8.8)}[cls]
+             "blueberry": u(7.5, 8.5)}[cls]
     if cls == "blueberry":
         log_re_kpc = u(-0.6, 0.0)
     elif host == "retired":
@@ -201,9 +226,9 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
     # L(Hα) = SFR x 10^41.27 erg/s (Kennicutt & Evans 2012).
     ms = 0.76 * log_m - 7.64
     log_sfr = {"star_forming": ms + n(0, 0.25), "retired": ms - 1.5 + n(0, 0.3),
-               "seyfert": ms - 0.6 + n(0, 0.3), "liner": ms - 1.2 + n(0, 0.3),
-               "composite": ms - 0.3 + n(0, 0.25), "shock_merger": ms + 0.3 + n(0, 0.25),
-               "blueberry": log_m - 8.3 + n(0, 0.2)}[cls]
+               "seyfert": ms - 0.8 + n(0, 0.3), "liner": ms - 1.2 + n(0, 0.3),
+               "composite": ms - 0.3 + n(0, 0.25), "shock_merger": ms + 0.1 + n(0, 0.25),
+               "blueberry": log_m - 8.0 + n(0, 0.2)}[cls]
     log_l_ha_sf = log_sfr + 41.27 if host == "star_forming" else -np.inf
 
     # Gas-phase metallicity: mass-metallicity-like centre, -0.1 dex/Re gradient
@@ -232,32 +257,28 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
     if cls == "shock_merger":
         sigma_gas = u(150, 260)
 
-    # Continuum: g-band surface brightness at Re set by a target S/N at Re (MaNGA's design
-    # gives roughly constant depth, SNRGMED ~ 5-40), per-spaxel units.
-    cont_re = float(np.exp(n(np.log(0.25), 0.35)))
-    if cls == "blueberry":
-        cont_re = float(u(0.05, 0.12))
     if host == "retired":
         sed_beta, d4000 = u(0.1, 0.5), u(1.7, 2.0)
     else:
         sed_beta, d4000 = u(-1.2, -0.4), u(1.15, 1.5)
     ew_diffuse = u(0.6, 2.2) if host == "retired" else u(0.3, 1.0)
+    cont_re = _continuum_at_re(log_m + n(0, 0.1), host, cls, z, re_arcsec, ba, sersic)
 
     templates = {"diffuse": emission.template("lier" if host == "retired" else "dig", rng)}
     log_l_oiii = -np.inf
     nucleus_fraction = 0.0
     if cls == "seyfert":
         templates["nucleus"] = emission.template("seyfert", rng)
-        log_l_oiii = n(40.5, 0.3)
+        log_l_oiii = n(40.8, 0.3)
     elif cls == "liner":
         templates["nucleus"] = emission.template("liner", rng)
-        nucleus_fraction = u(4.0, 12.0)  # central Hα EW of the nucleus [Å]
+        nucleus_fraction = u(6.0, 15.0)  # Hα EW of the nucleus in the central aperture [Å]
     elif cls == "composite":
         templates["nucleus"] = emission.template("composite", rng)
         nucleus_fraction = u(0.65, 0.85)  # nucleus share of the central Hα
     elif cls == "shock_merger":
         templates["shock"] = emission.template("shock", rng)
-        nucleus_fraction = u(0.65, 0.85)  # shock share of the central Hα
+        nucleus_fraction = u(0.75, 0.9)  # shock share of the central Hα
     elif cls == "blueberry":
         templates["starburst"] = emission.template("blueberry", rng)
     cone = cls == "seyfert" and rng.random() < config.seyfert_cone_fraction
@@ -278,7 +299,7 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
     }
 
     # Sky position: plates spread over the SDSS footprint.
-    prng = stream(seed, _PLATE_STREAM, 1, plan.plate)
+    prng = stream(seed, _PLATE_STREAM, 1, plan.galaxy_plate)
     ra0, dec0 = prng.uniform(110, 260), prng.uniform(0, 65)
     r_off, t_off = 1.49 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
     dec = float(dec0 + r_off * np.sin(t_off))

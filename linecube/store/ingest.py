@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -191,7 +192,7 @@ def process_file(path: str, cfg: PreprocessConfig, prepare: Callable, known: fro
         reason = "" if prepared or galaxy_rejections else "the file holds no galaxy"
     except InputFileError as exc:
         prepared, reason = [], exc.reason
-    except Exception as exc:  # noqa: BLE001 - recorded as a rejection with its type and message
+    except Exception as exc:  # recorded as a rejection, with its type and message
         prepared, reason = [], f"unexpected {type(exc).__name__}: {exc}"
     status = "prepared" if prepared else "rejected"
     return FileOutcome(path, status, checksum, prepared, reason, galaxy_rejections, stat,
@@ -276,12 +277,13 @@ class _Writer:
         n_added = 0
         for prep in out.prepared:
             plateifu = str(prep.row["plateifu"])
+            source = str(prep.row.get("source", out.path))
             if prep.x.shape != expected:
-                self.reject(out.path, f"{plateifu}: preprocessed shape {prep.x.shape} differs "
+                self.reject(source, f"{plateifu}: preprocessed shape {prep.x.shape} differs "
                             f"from the store's {expected}")
                 continue
             if plateifu in self.plateifus:
-                self.reject(out.path, f"duplicate PLATEIFU {plateifu} (already in the store "
+                self.reject(source, f"duplicate PLATEIFU {plateifu} (already in the store "
                             f"from {self.plateifus[plateifu]})")
                 continue
             row = {"source": out.path, **prep.row, "file": out.path, "checksum": out.checksum,
@@ -347,8 +349,6 @@ def ingest(inputs: Iterable[str | Path], store_path: str | Path,
     Returns:
         The run's :class:`IngestReport`. Raises ``InputFileError`` if the store is unusable.
     """
-    from tqdm.auto import tqdm
-
     if prepare is None:
         from linecube.preprocess import prepare_file as prepare
     cfg = PreprocessConfig() if cfg is None else cfg
@@ -357,15 +357,29 @@ def ingest(inputs: Iterable[str | Path], store_path: str | Path,
     start = time.monotonic()
     files, missing = expand_inputs(inputs)
     store = Store.open_or_create(store_path, store_meta(cfg))
+    with writer_lock(store.path):
+        return _ingest(store, files, missing, cfg, prepare, start, scheduler=scheduler,
+                       workers=workers, progress=progress, processes=processes,
+                       batch_size=batch_size, commit_interval_s=commit_interval_s,
+                       max_in_flight=max_in_flight)
+
+
+def _ingest(store: Store, files: list[str], missing: list[tuple[str, str]],
+            cfg: PreprocessConfig, prepare: Callable, start: float, *, scheduler: Any,
+            workers: int | None, progress: bool, processes: bool, batch_size: int,
+            commit_interval_s: float, max_in_flight: int | None) -> IngestReport:
+    from tqdm.auto import tqdm
+
     store.discard_uncommitted()
     report = IngestReport(store=store.path, files=len(files) + len(missing))
     writer = _Writer(store, report, batch_size, commit_interval_s)
     for path, reason in missing:
         writer.reject(path, reason)
 
-    todo = [path for path in files if not _unchanged_in_store(path, store.catalogue)]
-    report.skipped += len(files) - len(todo)
-    writer.decided |= set(files) - set(todo)
+    unchanged = _unchanged_files(files, store.catalogue)
+    todo = [path for path in files if path not in unchanged]
+    report.skipped += len(unchanged)
+    writer.decided |= unchanged
     bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="ingest", unit="file",
                disable=not progress)
     try:
@@ -379,19 +393,62 @@ def ingest(inputs: Iterable[str | Path], store_path: str | Path,
     return report
 
 
-def _unchanged_in_store(path: str, catalogue: pd.DataFrame) -> bool:
-    """True if ``path`` is in the catalogue with the same size and modification time."""
-    if not len(catalogue):
-        return False
-    rows = catalogue[catalogue["file"] == path]
-    if not len(rows):
-        return False
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """Hold ``path/.ingest.lock`` (``host:pid``) so that one process at a time writes the store.
+
+    A lock left by a process that no longer runs on this host (a killed ingest) is taken over.
+    """
+    lock = Path(path) / ".ingest.lock"
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = lock.read_text().strip()
+            host, _, pid = holder.rpartition(":")
+            if not holder or (host == socket.gethostname() and pid.isdigit()
+                              and not _alive(int(pid))):
+                lock.unlink(missing_ok=True)  # left behind by a killed run
+                continue
+            raise InputFileError(path, f"another ingest ({holder}) is writing to this store; "
+                                 f"wait for it to finish, or delete {lock} if it is gone") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(me)
+        break
+    else:
+        raise InputFileError(path, f"cannot take the store's lock {lock}")
     try:
-        st = os.stat(path)
-    except OSError:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return bool(((rows["file_bytes"] == st.st_size)
-                 & (rows["file_mtime_ns"] == st.st_mtime_ns)).any())
+    except PermissionError:
+        return True
+    return True
+
+
+def _unchanged_files(files: list[str], catalogue: pd.DataFrame) -> set[str]:
+    """The ``files`` that are in the catalogue with the same size and modification time."""
+    if not len(catalogue):
+        return set()
+    known = set(zip(catalogue["file"], catalogue["file_bytes"], catalogue["file_mtime_ns"],
+                    strict=True))
+    unchanged = set()
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (path, st.st_size, st.st_mtime_ns) in known:
+            unchanged.add(path)
+    return unchanged
 
 
 def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable, writer: _Writer, bar: Any,
@@ -420,7 +477,7 @@ def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable,
         i = index.pop(fut.key)
         try:
             done[i] = fut.result()
-        except Exception as exc:  # noqa: BLE001 - a worker died on this file: reject it, go on
+        except Exception as exc:  # the worker died on this file: reject it, go on
             done[i] = FileOutcome(todo[i], "rejected",
                                   reason=f"worker failed: {type(exc).__name__}: {exc}")
         fut.release()

@@ -202,13 +202,15 @@ class Store:
         self.catalogue = catalogue
 
     def discard_uncommitted(self) -> None:
-        """Shrink the arrays to the committed rows, dropping what a killed append left behind."""
+        """Drop what a killed append left behind: array rows beyond the catalogue, temp files."""
         if self.mode == "r":
             raise PermissionError(f"{self.path}: store opened read-only")
         n = len(self)
         for arr in self._arrays.values():
             if arr.shape[0] > n:
                 arr.resize((n, *arr.shape[1:]))
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def write_rejections(self, rejections: pd.DataFrame) -> None:
         """Replace the rejection table (columns ``file``, ``reason``) atomically."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from linecube.config import StrictModel, load_config
+from linecube.config import StrictModel, read_mapping, set_dotted, validate
 from linecube.errors import ConfigError
 from linecube.models.config import ModelConfig
 
@@ -86,11 +87,39 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("linecube").joinpath("presets", f"{name}.toml")))
 
 
-def load_train_config(config: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Load a preset name or a TOML/YAML file, with dotted ``overrides`` on top.
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or type(None) in get_args(annotation)
+
+
+def none_strings(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Turn the string ``"none"`` into None wherever ``model`` accepts None (TOML has no null).
 
     Args:
-        config: a preset name (see :data:`PRESETS`) or a path to a config file.
+        model: the config class ``data`` is meant for (nested models are followed).
+        data: the raw mapping (changed in place).
+    """
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        annotation = field.annotation
+        if isinstance(value, str) and value.lower() == "none" and _allows_none(annotation):
+            data[key] = None
+        elif (isinstance(value, dict) and isinstance(annotation, type)
+              and issubclass(annotation, BaseModel)):
+            none_strings(annotation, value)
+    return data
+
+
+def load_train_config(config: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Load a preset name or a config file, with dotted ``overrides`` on top.
+
+    TOML has no null: ``"none"`` (in the file or in an override) unsets an optional key, e.g.
+    ``early_stopping_patience = "none"``.
+
+    Args:
+        config: a preset name (see :data:`PRESETS`) or a path to a TOML/YAML config file or
+            to a run's ``config.json``.
         overrides: ``{"optim.lr": 3e-4, ...}`` as parsed by ``linecube.config.parse_overrides``.
     """
     path = Path(config)
@@ -99,4 +128,13 @@ def load_train_config(config: str | Path, overrides: dict[str, Any] | None = Non
     elif not path.is_file():
         raise ConfigError(f"{config}: neither a config file nor a preset "
                           f"(presets are {', '.join(PRESETS)})")
-    return load_config(path, TrainConfig, overrides)
+    if path.suffix == ".json":  # a run's saved config.json
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    else:
+        data = read_mapping(path)
+    for key, value in (overrides or {}).items():
+        set_dotted(data, key, value)
+    return validate(TrainConfig, none_strings(TrainConfig, data), source=str(path))

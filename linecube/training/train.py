@@ -38,10 +38,9 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from linecube.config import format_validation_error
 from linecube.errors import ConfigError, InputFileError, LinecubeError
 from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
-from linecube.training.config import TrainConfig
+from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
 from linecube.training.modelfile import check_compatible, save_model
 from linecube.training.task import AutoencoderTask, NonFiniteLossError
@@ -175,11 +174,7 @@ def _resume_config(run_dir: Path, config: TrainConfig | None) -> TrainConfig:
     path = run_dir / "config.json"
     if not path.is_file():
         raise InputFileError(run_dir, "cannot resume: no config.json (not a training run?)")
-    try:
-        saved = TrainConfig.model_validate_json(path.read_text())
-    except ValueError as exc:
-        detail = format_validation_error(exc, str(path)) if hasattr(exc, "errors") else exc
-        raise InputFileError(path, f"invalid saved config: {detail}") from None
+    saved = load_train_config(path)
     if config is None:
         return saved
     changed = _diff(saved.model_dump(mode="json"), config.model_dump(mode="json"))

@@ -16,8 +16,10 @@ Strings from files reach the page only through ``data.js`` and are inserted with
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
+import os
 import shutil
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,12 +32,10 @@ from PIL import Image
 from linecube import __version__
 from linecube.analysis.similar import NeighbourIndex
 from linecube.errors import ConfigError, InputFileError
-from linecube.store.store import atomic_write_bytes
 from linecube.viz.figures import (
     BPT_COLOURS,
     MASKED_COLOUR,
     class_colours,
-    line_percentiles,
     map_limits,
     top_categories,
 )
@@ -49,14 +49,20 @@ BLOCK = 64  # galaxies read from disk at a time
 log = logging.getLogger(__name__)
 
 
-def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8, thumb_size: int = 48,
-                   thumb_line: str | None = None, title: str = "linecube explorer") -> Path:
+def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
+                   labels: str | Path | None = None, label_columns: list[str] | None = None,
+                   thumb_size: int = 48, thumb_line: str | None = None,
+                   title: str = "linecube explorer") -> Path:
     """Write the explorer page of ``analysis_dir`` into ``out``.
 
     Args:
         analysis_dir: an analysis directory with ``umap_x``/``umap_y`` and ``latents.zarr``.
         out: the page directory (created; files of an earlier build are replaced).
         k: nearest neighbours (in latent space) listed for each galaxy.
+        labels: optional label table whose classes can colour and filter the scatter; see
+            :func:`linecube.viz.results.read_labels`.
+        label_columns: the columns of ``labels`` to use (default: class, label, is_agn or the
+            AGN VAC flags present).
         thumb_size: side of a hover thumbnail in pixels.
         thumb_line: the line shown in thumbnails (default ``Ha-6564`` if present, else the first).
         title: the page title.
@@ -64,7 +70,7 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8, thumb_
     Returns:
         The path of ``index.html``.
     """
-    results = AnalysisResults.open(analysis_dir)
+    results = AnalysisResults.open(analysis_dir, labels, label_columns)
     if not results.has_umap:
         raise InputFileError(results.path / "catalogue.parquet",
                              "no umap_x/umap_y columns; run `linecube umap` first")
@@ -73,13 +79,16 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8, thumb_
     if thumb_line not in results.lines:
         raise ConfigError(f"thumb_line {thumb_line!r} is not one of the lines {results.lines}")
     out = Path(out)
+    if (out / "data.js").is_file():  # an earlier build: drop its images, which may be stale
+        for folder in ("galaxies", "thumbs"):
+            shutil.rmtree(out / folder, ignore_errors=True)
     (out / "galaxies").mkdir(parents=True, exist_ok=True)
     (out / "thumbs").mkdir(exist_ok=True)
     neighbours, distances = nearest_neighbours(results.latents(), k)
     sheets = _write_images(results, out, thumb_size, results.lines.index(thumb_line))
     data = _page_data(results, neighbours, distances, sheets, thumb_size, thumb_line, title)
     payload = "window.LINECUBE_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n"
-    atomic_write_bytes(out / "data.js", payload.encode("utf-8"))
+    write_page_file(out / "data.js", payload.encode("utf-8"))
     for template, name in STATIC_FILES.items():
         shutil.copyfile(TEMPLATES / template, out / name)
     return out / "index.html"
@@ -135,10 +144,13 @@ def _indices(values: np.ndarray, cmap: str, lo: float, hi: float, valid: np.ndar
     return out[::-1]
 
 
-def panel_image(maps: GalaxyMaps) -> Image.Image:
+def panel_image(maps: GalaxyMaps, lim: dict | None = None) -> Image.Image:
     """Palette image of a galaxy: rows input / recon / residual / error, one column per line
-    and one more for the BPT map (first row), tiles separated by 1 white pixel."""
-    lim = map_limits(maps)
+    and one more for the BPT map (first row), tiles separated by 1 white pixel.
+
+    ``lim`` is ``map_limits(maps)`` when the caller has it already.
+    """
+    lim = map_limits(maps) if lim is None else lim
     n_lines, h, w = maps.x.shape
     rows = [("input", maps.x), ("recon", maps.recon), ("residual", maps.residual),
             ("error", maps.error)]
@@ -173,34 +185,45 @@ def _write_images(results: AnalysisResults, out: Path, thumb_size: int, thumb_in
     per_sheet = SHEET_COLS * SHEET_COLS
     sheet_names = []
     sheet = None
-    for row in tqdm(range(n), desc="explorer images", unit="galaxy", disable=n < 500):
-        maps = results.galaxy(row)
-        _save_png(panel_image(maps), out / "galaxies" / f"{row}.png")
-        lim = map_limits(maps)
-        j = thumb_index
-        tile = Image.fromarray(_indices(maps.x[j], "viridis", lim["lo"][j], lim["hi"][j],
-                                        maps.weight[j]), mode="P")
-        tile.putpalette(PALETTE)
-        tile_img = tile.convert("RGB").resize((thumb_size, thumb_size),
-                                              Image.Resampling.BILINEAR)
-        slot = row % per_sheet
-        if slot == 0:
-            rows_here = min(SHEET_COLS, -(-(n - row) // SHEET_COLS))
-            sheet = Image.new("RGB", (SHEET_COLS * thumb_size, rows_here * thumb_size), "white")
-        sheet.paste(tile_img, ((slot % SHEET_COLS) * thumb_size, (slot // SHEET_COLS) * thumb_size))
-        if slot == per_sheet - 1 or row == n - 1:
-            name = f"thumbs/sheet_{row // per_sheet:03d}.png"
-            _save_png(sheet, out / name)
-            sheet_names.append(name)
+    with tqdm(total=n, desc="explorer images", unit="galaxy", disable=n < 500) as bar:
+        for start in range(0, n, BLOCK):
+            for row, maps in enumerate(results.galaxies(start, min(start + BLOCK, n)), start):
+                lim = map_limits(maps)
+                _save_png(panel_image(maps, lim), out / "galaxies" / f"{row}.png")
+                j = thumb_index
+                tile = Image.fromarray(_indices(maps.x[j], "viridis", lim["lo"][j],
+                                                lim["hi"][j], maps.weight[j]), mode="P")
+                tile.putpalette(PALETTE)
+                tile = tile.convert("RGB").resize((thumb_size, thumb_size),
+                                                  Image.Resampling.BILINEAR)
+                slot = row % per_sheet
+                if slot == 0:
+                    rows_here = min(SHEET_COLS, -(-(n - row) // SHEET_COLS))
+                    sheet = Image.new("RGB", (SHEET_COLS * thumb_size, rows_here * thumb_size),
+                                      "white")
+                sheet.paste(tile, ((slot % SHEET_COLS) * thumb_size,
+                                   (slot // SHEET_COLS) * thumb_size))
+                if slot == per_sheet - 1 or row == n - 1:
+                    name = f"thumbs/sheet_{row // per_sheet:03d}.png"
+                    _save_png(sheet, out / name)
+                    sheet_names.append(name)
+                bar.update()
     return sheet_names
 
 
-def _save_png(image: Image.Image, path: Path) -> None:
-    import io
+def write_page_file(path: Path, data: bytes) -> None:
+    """Write a page file through a temporary name and ``os.replace``, with the usual
+    permissions (readable by a web server), and without fsync: pages are regenerated, and
+    thousands of fsyncs would dominate the build time."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
+
+def _save_png(image: Image.Image, path: Path) -> None:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=3)
-    atomic_write_bytes(path, buffer.getvalue())
+    image.save(buffer, format="PNG", compress_level=3)
+    write_page_file(path, buffer.getvalue())
 
 
 def _rounded(values, digits: int = 4) -> list:
@@ -212,25 +235,16 @@ def _rounded(values, digits: int = 4) -> list:
 def _page_data(results: AnalysisResults, neighbours: np.ndarray, distances: np.ndarray,
                sheets: list[str], thumb_size: int, thumb_line: str, title: str) -> dict:
     cat = results.catalogue
-    scores = {c: _rounded(cat[c]) for c in results.score_columns
-              if c not in results.line_score_columns}
-    scores.update({c: _rounded(cat[c], 2) for c in cat.columns if c.startswith("pct_")})
+    scores = {c: _rounded(cat[c]) for c in results.overall_score_columns}
+    scores.update({f"pct_{c[6:]}": _rounded(results.percentile(c), 2) for c in list(scores)})
     classes = {}
     for col in results.class_columns:
-        values = top_categories(results.class_values(col), limit=20)
+        values = top_categories(results.class_values(col))
         names = list(values.value_counts().index)
         lookup = {name: i for i, name in enumerate(names)}
         classes[col] = {"names": names, "codes": [lookup[v] for v in values],
                         "colours": [class_colours(names)[name] for name in names]}
-    line_pct = np.stack([line_percentiles(results, r) for r in range(len(cat))]) \
-        if results.line_score_columns else None
-    why = []
-    for r in range(len(cat)):
-        if line_pct is None:
-            why.append("")
-            continue
-        order = np.argsort(-np.nan_to_num(line_pct[r], nan=-1))[:3]
-        why.append(", ".join(f"{results.lines[j]} ({line_pct[r, j]:.0f})" for j in order))
+    why = [results.why_anomalous(r) for r in range(len(cat))]
     maps = results.galaxy(0)
     return {
         "title": title,
@@ -243,7 +257,7 @@ def _page_data(results: AnalysisResults, neighbours: np.ndarray, distances: np.n
         "rank": cat["rank"].astype(int).tolist(),
         "x": _rounded(cat["umap_x"], 5),
         "y": _rounded(cat["umap_y"], 5),
-        "score_pct": _rounded(cat["score_combined"].rank(pct=True) * 100, 2),
+        "score_pct": _rounded(results.percentile("score_combined"), 2),
         "scores": scores,
         "classes": classes,
         "why": why,

@@ -86,7 +86,7 @@ def score_distributions(results: AnalysisResults, by: str | None = None) -> Figu
     ``by`` defaults to the first label column, else ``bpt_class``.
     """
     cat = results.catalogue
-    scores = [c for c in results.score_columns if c not in results.line_score_columns]
+    scores = results.overall_score_columns
     if by is None:
         by = (results.label_columns or [c for c in ("bpt_class",) if c in cat.columns] or [None])[0]
     classes = top_categories(results.class_values(by)) if by else pd.Series(["all"] * len(cat))
@@ -119,7 +119,7 @@ def umap_figure(results: AnalysisResults) -> Figure:
     for i, col in enumerate(colour_by):
         ax = fig.add_subplot(1, len(colour_by), i + 1)
         if col == "score":
-            score = _percentile(cat["score_combined"])
+            score = results.percentile("score_combined")
             order = np.argsort(score)
             sc = ax.scatter(x[order], y[order], c=score[order], s=size, cmap="viridis",
                             vmin=0, vmax=100, linewidths=0)
@@ -137,21 +137,6 @@ def umap_figure(results: AnalysisResults) -> Figure:
         ax.set_ylabel("UMAP 2")
         ax.set_aspect("equal", adjustable="datalim")
     return fig
-
-
-def _percentile(values: pd.Series) -> np.ndarray:
-    """Percentile rank (0-100] of each value."""
-    return values.rank(pct=True).to_numpy() * 100
-
-
-def line_percentiles(results: AnalysisResults, row: int) -> np.ndarray:
-    """(L,) percentile of galaxy ``row``'s per-line error among all galaxies (NaN if absent)."""
-    out = np.full(len(results.lines), np.nan)
-    for j, line in enumerate(results.lines):
-        col = f"score_recon_{line}"
-        if col in results.catalogue.columns:
-            out[j] = _percentile(results.catalogue[col])[row]
-    return out
 
 
 def galaxy_figure(results: AnalysisResults, row: int) -> Figure:
@@ -201,12 +186,13 @@ def galaxy_figure(results: AnalysisResults, row: int) -> Figure:
     ax_bpt.set_xticks([])
     ax_bpt.set_yticks([])
     ax_err = fig.add_subplot(bottom[0, 2])
-    pct = line_percentiles(results, row)
+    pct = results.line_percentiles[row]
     bars = ax_err.bar(range(n_lines), np.nan_to_num(pct), color=[
         "#d62728" if p >= 95 else "#fdae61" if p >= 80 else "#9e9e9e" for p in pct])
     ax_err.axhline(50, color="k", lw=0.6, ls=":")
     ax_err.set_xticks(range(n_lines), results.lines, rotation=60, fontsize=7, ha="right")
-    ax_err.set_ylim(0, 100)
+    ax_err.set_ylim(0, 109)
+    ax_err.set_yticks(range(0, 101, 20))
     ax_err.set_ylabel("per-line error percentile", fontsize=8)
     ax_err.set_title("per-line reconstruction error vs. all galaxies", fontsize=9)
     for bar, p in zip(bars, pct, strict=True):

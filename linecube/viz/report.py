@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from linecube import __version__
-from linecube.store.store import atomic_write_bytes
 from linecube.viz import figures
+from linecube.viz.explore import write_page_file
 from linecube.viz.results import AnalysisResults
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
+                 labels: str | Path | None = None, label_columns: list[str] | None = None,
                  title: str = "linecube analysis report") -> Path:
     """Write the HTML report of ``analysis_dir`` into ``out``.
 
@@ -35,6 +36,10 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
         analysis_dir: an analysis directory (see ``docs/analysis.md``).
         out: the report directory (created; existing figures are replaced).
         top: how many of the most anomalous galaxies get a full panel.
+        labels: optional label table (PLATEIFU or MANGAID column) whose classes colour the
+            figures; see :func:`linecube.viz.results.read_labels`.
+        label_columns: the columns of ``labels`` to use (default: class, label, is_agn or the
+            AGN VAC flags present).
         title: the page title.
 
     Returns:
@@ -43,7 +48,7 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
     import matplotlib
 
     matplotlib.use("Agg")
-    results = AnalysisResults.open(analysis_dir)
+    results = AnalysisResults.open(analysis_dir, labels, label_columns)
     out = Path(out)
     fig_dir = out / "figures"
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, html)
@@ -66,12 +71,13 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
     body = "".join(f'<h2 id="{a}">{html.escape(h)}</h2>\n{b}\n' for a, h, b in sections)
     summary = (f"{len(results)} galaxies; lines: {', '.join(results.lines)}; "
                f"store: {results.store.path}; model: {results.info.get('model', 'unknown')}; "
-               f"analysis: {results.path}")
+               f"analysis: {results.path}"
+               + (f"; labels: {labels} ({', '.join(results.label_columns)})" if labels else ""))
     page = Template((TEMPLATES / "report.html").read_text()).substitute(
         title=html.escape(title), summary=html.escape(summary), nav=nav, body=body,
         version=html.escape(__version__))
     index = out / "index.html"
-    atomic_write_bytes(index, page.encode("utf-8"))
+    write_page_file(index, page.encode("utf-8"))
     return index
 
 
@@ -104,23 +110,14 @@ def _table_html(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def why_anomalous(results: AnalysisResults, row: int, limit: int = 3) -> str:
-    """The lines with the highest per-line error percentiles, e.g. ``"OIII-5008 (99)"``."""
-    pct = figures.line_percentiles(results, row)
-    if np.isnan(pct).all():
-        return "no per-line scores"
-    order = np.argsort(-np.nan_to_num(pct, nan=-1))[:limit]
-    return ", ".join(f"{results.lines[j]} ({pct[j]:.0f})" for j in order)
-
-
 def _top_html(results: AnalysisResults, top: int, fig_dir: Path) -> str:
     cat = results.catalogue
     chosen = cat.sort_values("rank").head(top)
     columns = ["rank", "plateifu", "mangaid", "score_combined"]
-    columns += [c for c in cat.columns if c.startswith("pct_")]
+    columns += [f"pct_{c[6:]}" for c in results.overall_score_columns]
     columns += results.class_columns
     table = chosen[[c for c in columns if c in cat.columns]].copy()
-    table["highest per-line error (percentile)"] = [why_anomalous(results, int(r))
+    table["highest per-line error (percentile)"] = [results.why_anomalous(int(r))
                                                      for r in chosen["row"]]
     parts = [_table_html(table)]
     if not results.has_recon:

@@ -8,7 +8,9 @@ read lazily, one galaxy at a time, so a survey of any size can be shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,17 @@ import pandas as pd
 import zarr
 
 from linecube.analysis.bpt import BPT_NAMES
+from linecube.analysis.labels import AGN_VAC_FLAGS, find_column, id_column, read_table
 from linecube.analysis.layout import CATALOGUE, INFO, AnalysisDir
 from linecube.errors import InputFileError
 from linecube.store import Store
 
 # Columns with a fixed meaning; any other non-numeric column is treated as a label.
 BUILTIN_COLUMNS = ("row", "plateifu", "mangaid", "rank", "bpt_class", "whan_class")
-BUILTIN_PREFIXES = ("score_", "pct_", "umap_")
+BUILTIN_PREFIXES = ("score_", "pct_", "umap_", "flag_")
+# Label columns taken from a label table when none are named (see default_label_columns).
+DEFAULT_LABEL_COLUMNS = ("class", "label", "is_agn", *AGN_VAC_FLAGS)
+UNMATCHED = "unmatched"
 SCORE_ORDER = ("score_combined", "score_recon", "score_iforest", "score_knn", "score_lof")
 # Spaxel classes of bpt_maps.zarr, indexed by their int8 code (0..); negative codes = no data.
 BPT_CLASSES = tuple(BPT_NAMES[code] for code in sorted(BPT_NAMES) if code >= 0)
@@ -75,8 +81,17 @@ class AnalysisResults:
     _arrays: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path) -> AnalysisResults:
-        """Open ``path``; raises InputFileError naming the missing or unreadable file."""
+    def open(cls, path: str | Path, labels: str | Path | None = None,
+             label_columns: list[str] | None = None) -> AnalysisResults:
+        """Open ``path``; raises InputFileError naming the missing or unreadable file.
+
+        Args:
+            path: the analysis directory.
+            labels: optional label table (FITS, Parquet or CSV with PLATEIFU or MANGAID)
+                whose ``label_columns`` are shown as classes (see :func:`read_labels`).
+            label_columns: columns of ``labels`` to show (default:
+                :func:`default_label_columns`).
+        """
         path = Path(path)
         adir = AnalysisDir(path)
         if not (path / INFO).is_file():
@@ -93,6 +108,9 @@ class AnalysisResults:
             raise InputFileError(path / CATALOGUE, f"{len(catalogue)} rows but the store "
                                  f"{store.path} holds {len(store)} galaxies")
         catalogue = catalogue.sort_values("row").reset_index(drop=True)
+        if labels is not None:
+            for name, values in read_labels(catalogue, labels, label_columns).items():
+                catalogue[name] = values
         return cls(path=path, info=info, catalogue=catalogue, lines=lines, store=store)
 
     def __len__(self) -> int:
@@ -114,8 +132,9 @@ class AnalysisResults:
 
     @property
     def class_columns(self) -> list[str]:
-        """Categorical columns: ``bpt_class``, ``whan_class`` and any label columns."""
+        """Categorical columns: ``bpt_class``, ``whan_class``, ``flag_*`` and label columns."""
         cols = [c for c in ("bpt_class", "whan_class") if c in self.catalogue.columns]
+        cols += [c for c in self.catalogue.columns if c.startswith("flag_")]
         return cols + self.label_columns
 
     @property
@@ -129,6 +148,37 @@ class AnalysisResults:
             if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
                 out.append(col)
         return out
+
+    def percentile(self, score: str) -> np.ndarray:
+        """(N,) survey percentile (0-100) of ``score_<name>``: the ``pct_<name>`` column when
+        the analysis wrote it, else the percentile rank of the raw score."""
+        name = f"pct_{score.removeprefix('score_')}"
+        if name in self.catalogue.columns:
+            return self.catalogue[name].to_numpy(dtype=float)
+        return self.catalogue[score].rank(pct=True).to_numpy() * 100
+
+    @cached_property
+    def line_percentiles(self) -> np.ndarray:
+        """(N, L) percentile of each galaxy's per-line error among all galaxies (NaN where the
+        analysis has no ``score_recon_<line>``)."""
+        out = np.full((len(self), len(self.lines)), np.nan)
+        for j, line in enumerate(self.lines):
+            if f"score_recon_{line}" in self.catalogue.columns:
+                out[:, j] = self.percentile(f"score_recon_{line}")
+        return out
+
+    def why_anomalous(self, row: int, limit: int = 3) -> str:
+        """The lines with the highest per-line error percentiles, e.g. ``"OIII-5008 (99)"``."""
+        pct = self.line_percentiles[row]
+        if np.isnan(pct).all():
+            return "no per-line scores"
+        order = np.argsort(-np.nan_to_num(pct, nan=-1))[:limit]
+        return ", ".join(f"{self.lines[j]} ({pct[j]:.0f})" for j in order)
+
+    @property
+    def overall_score_columns(self) -> list[str]:
+        """Raw score columns that are not per line."""
+        return [c for c in self.score_columns if c not in self.line_score_columns]
 
     @property
     def has_umap(self) -> bool:
@@ -165,17 +215,26 @@ class AnalysisResults:
 
     def galaxy(self, row: int) -> GalaxyMaps:
         """Maps of the galaxy in store row ``row``."""
-        arrays = self.store.read([row])
-        recon = self._array("recon.zarr", "recon")
-        error = self._array("spaxel_error.zarr", "error")
-        bpt = self._array("bpt_maps.zarr", "bpt")
-        return GalaxyMaps(
-            x=arrays["x"][0],
-            weight=arrays["weight"][0] > 0,
-            recon=None if recon is None else np.asarray(recon[row], dtype=np.float32),
-            error=None if error is None else np.asarray(error[row], dtype=np.float32),
-            bpt=None if bpt is None else np.asarray(bpt[row]),
-        )
+        return next(self.galaxies(row, row + 1))
+
+    def galaxies(self, start: int, stop: int) -> Iterator[GalaxyMaps]:
+        """Maps of store rows ``start`` to ``stop - 1``, read from disk as one block."""
+        if not 0 <= start < stop <= len(self):
+            raise IndexError(f"rows {start}:{stop} out of range for {len(self)} galaxies")
+        x = np.asarray(self.store.x[start:stop], dtype=np.float32)
+        weight = np.asarray(self.store.weight[start:stop]) > 0
+        blocks = {}
+        for name, key in (("recon.zarr", "recon"), ("spaxel_error.zarr", "error"),
+                          ("bpt_maps.zarr", "bpt")):
+            arr = self._array(name, key)
+            blocks[key] = None if arr is None else np.asarray(arr[start:stop])
+        for i in range(stop - start):
+            yield GalaxyMaps(
+                x=x[i], weight=weight[i],
+                recon=None if blocks["recon"] is None else blocks["recon"][i].astype(np.float32),
+                error=None if blocks["error"] is None else blocks["error"][i].astype(np.float32),
+                bpt=None if blocks["bpt"] is None else blocks["bpt"][i],
+            )
 
     # ------------------------------------------------------------------ evaluation
     def evaluation_tables(self) -> dict[str, pd.DataFrame]:
@@ -193,3 +252,54 @@ class AnalysisResults:
         """``evaluation/*.png`` paths, sorted."""
         folder = self.path / "evaluation"
         return sorted(folder.glob("*.png")) if folder.is_dir() else []
+
+
+def default_label_columns(table: pd.DataFrame) -> list[str]:
+    """``class`` (or else ``label``) and ``is_agn`` when present; otherwise the MaNGA AGN VAC
+    flags present (``WISE_AGN``, ``BAT_AGN``, ``RADIO_AGN``, ``BROAD_AGN``)."""
+    present = [c for c in DEFAULT_LABEL_COLUMNS if find_column(table, c) is not None]
+    main = [c for c in present if c in ("class", "label")][:1]
+    main += [c for c in present if c == "is_agn"]
+    return main or [c for c in present if c in AGN_VAC_FLAGS]
+
+
+def read_labels(catalogue: pd.DataFrame, path: str | Path,
+                columns: list[str] | None = None) -> dict[str, pd.Series]:
+    """Label columns of a table, aligned to the catalogue rows, as strings.
+
+    Rows match on PLATEIFU when the table has it, else on MANGAID (every observation of a
+    MANGAID gets its label; the first table row of a repeated ID is used). Galaxies not in the
+    table get ``"unmatched"``. A label column whose name is already a catalogue column is
+    renamed ``label_<name>``.
+
+    Args:
+        catalogue: the analysis catalogue (``plateifu``, ``mangaid``).
+        path: FITS, Parquet or CSV table.
+        columns: label columns (any case); default: :func:`default_label_columns`.
+
+    Returns:
+        ``{column name: (N,) string Series}``.
+    """
+    table = read_table(path)
+    id_col, kind = id_column(table, path)
+    wanted = columns if columns is not None else default_label_columns(table)
+    if not wanted:
+        raise InputFileError(path, "no label column given and none recognised "
+                             f"({', '.join(DEFAULT_LABEL_COLUMNS)}); name them with "
+                             f"--label-columns; the columns are: {', '.join(map(str, table.columns))}")
+    if kind not in catalogue.columns:
+        raise InputFileError(path, f"the table matches on {kind} but the catalogue has no "
+                             f"{kind} column")
+    keys = table[id_col].astype(str).str.strip()
+    first = table.assign(_key=keys.to_numpy()).drop_duplicates("_key").set_index("_key")
+    cat_keys = catalogue[kind].astype(str).str.strip()
+    out = {}
+    for name in wanted:
+        col = find_column(table, name)
+        if col is None:
+            raise InputFileError(path, f"no label column {name!r}; the columns are: "
+                                 f"{', '.join(map(str, table.columns))}")
+        values = cat_keys.map(first[col])
+        text = values.astype(str).where(values.notna(), UNMATCHED)
+        out[col if col not in catalogue.columns else f"label_{col}"] = text.reset_index(drop=True)
+    return out

@@ -97,3 +97,20 @@ def test_model_and_store_that_disagree(store, tmp_path):
     other = StoreMeta(lines=LINES, size=8, preprocess={**store.meta.preprocess, "stretch": "log"})
     with pytest.raises(CompatibilityError, match="'stretch' differs"):
         embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_matches_cpu(store, tmp_path):
+    cpu = embed(TinyModel(), store, tmp_path / "cpu", EmbedConfig(device="cpu"), progress=False)
+    gpu = embed(TinyModel(), store, tmp_path / "gpu", EmbedConfig(device="cuda"), progress=False)
+    np.testing.assert_allclose(gpu["score_recon"], cpu["score_recon"], rtol=1e-4)
+
+
+def test_a_new_embedding_drops_stale_scores(store, embedded):
+    from linecube.analysis.scores import ScoreConfig, score
+
+    score(embedded, ScoreConfig(k=5))
+    cat = embed(TinyModel(dim=2), store, embedded, progress=False)
+    assert "score_recon" in cat and "score_knn" not in cat and "rank" not in cat
+    assert "score" not in json.loads((embedded / "analysis.json").read_text())["steps"]

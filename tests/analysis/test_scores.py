@@ -29,7 +29,7 @@ def test_latent_detectors_find_the_outlier():
     rng = np.random.default_rng(0)
     mu = rng.normal(size=(60, 4))
     mu[17] += 8
-    out = latent_scores(mu, ScoreConfig(k=5))
+    out = latent_scores(mu, ScoreConfig(k=5), ["iforest", "knn", "lof"])
     assert set(out) == {"score_iforest", "score_knn", "score_lof"}
     for value in out.values():
         assert value.shape == (60,) and np.argmax(value) == 17
@@ -78,3 +78,12 @@ def test_scores_before_embeddings(tmp_path, store):
     zarr.open_group(tmp_path / "b", mode="w")
     with pytest.raises(InputFileError, match="linecube embed"):
         AnalysisDir(tmp_path / "b").latents()
+
+
+def test_pyod_detectors_when_installed():
+    pytest.importorskip("pyod")
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(60, 4))
+    mu[5] += 8
+    out = latent_scores(mu, ScoreConfig(), ["ecod", "copod"])
+    assert np.argmax(out["score_ecod"]) == 5 and np.argmax(out["score_copod"]) == 5

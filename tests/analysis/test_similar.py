@@ -22,7 +22,7 @@ def test_index_matches_sklearn(metric, backend):
 
 def test_backend_choice():
     assert NeighbourIndex(np.zeros((5, 6))).backend == "kdtree"
-    assert NeighbourIndex(np.zeros((5, 64))).backend == "brute"
+    assert NeighbourIndex(np.zeros((5, 16))).backend == "brute"
     assert NeighbourIndex(np.zeros((5, 6)), metric="cosine").backend == "brute"
     with pytest.raises(ConfigError, match="euclidean and manhattan"):
         NeighbourIndex(np.zeros((5, 6)), metric="cosine", backend="kdtree")

@@ -39,6 +39,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.drop_after: dict[str, int] = {}  # path -> bytes sent before cutting the first reply
         self.log: list[tuple[str, str | None]] = []
+        self.ranges = True  # False: ignore Range headers, like some mirrors
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +51,7 @@ class Server:
                     return
                 start = 0
                 match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-                if match:
+                if match and outer.ranges:
                     start = int(match.group(1))
                     if start >= len(data):
                         self.send_error(416)
@@ -142,6 +143,25 @@ def test_partial_file_from_an_earlier_run_is_resumed(tmp_path, server):
     assert result.status == "downloaded" and result.bytes == len(data) - 1000
     assert (out / name).read_bytes() == data
     assert server.log[0][1] == "bytes=1000-"
+
+
+def test_complete_part_file_and_server_without_range(tmp_path, server):
+    a, b = maps_bytes(tmp_path, "8485-1901"), maps_bytes(tmp_path, "7443-12703")
+    server.add_maps("8485-1901", a)
+    server.add_maps("7443-12703", b)
+    out = tmp_path / "out"
+    out.mkdir()
+    name_a = maps_url("8485-1901").rsplit("/", 1)[1]
+    (out / (name_a + ".part")).write_bytes(a)  # complete, killed before the rename
+    [result] = fetch(["8485-1901"], out, server).results
+    assert result.status == "downloaded" and result.bytes == 0  # the server answered 416
+    assert (out / name_a).read_bytes() == a
+
+    server.ranges = False
+    name_b = maps_url("7443-12703").rsplit("/", 1)[1]
+    (out / (name_b + ".part")).write_bytes(b"garbage that must not be kept")
+    [result] = fetch(["7443-12703"], out, server).results
+    assert result.status == "downloaded" and (out / name_b).read_bytes() == b
 
 
 def test_corrupted_file_is_caught_and_not_renamed(tmp_path, server):

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import BOUND, CORNER, EDGE, fake_maps_arrays
+from manga_fixtures import BOUND, CORNER, EDGE, fake_maps_arrays
 
 from linecube.errors import ConfigError, InputFileError
 from linecube.io.maps import read_maps
@@ -20,9 +20,9 @@ def _astropy_channel(path, ext, name):
                 hdul[f"{ext}_MASK"].data[ch[name]].astype("i4"))
 
 
-@pytest.mark.parametrize("release", ["dr17", "dr15"])
-def test_reader_agrees_with_plain_astropy(maps_file, release):
-    path = maps_file(release=release)
+@pytest.mark.parametrize("release,full", [("dr17", False), ("dr15", True)])
+def test_reader_agrees_with_plain_astropy(maps_file, release, full):
+    path = maps_file(release=release, full=full)
     gal = read_maps(path, lines="strong")
     assert gal.lines == ("Hb-4862", "OIII-5008", "OI-6302", "Ha-6564", "NII-6585",
                          "SII-6718", "SII-6732")
@@ -195,3 +195,51 @@ def test_critical_bit_rejected_unless_allowed(maps_file, word):
         read_maps(path)
     gal = read_maps(path, allow_critical=True)
     assert gal.meta[word.lower()] == (1 << 30) | 2
+
+
+def test_truncated_plain_fits(maps_file):
+    path = maps_file(name="m.fits")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2 + 100])
+    with pytest.raises(InputFileError, match="truncated FITS file|not a readable FITS file"):
+        read_maps(path)
+
+
+def test_ivar_channels_named_differently(tmp_path):
+    path = tmp_path / "m.fits"
+    write_maps(path, fake_maps_arrays(), {"PLATEIFU": "1-2"})
+    with fits.open(path) as hdul:
+        hdul["EMLINE_GFLUX_IVAR"].header["C01"] = "OII-3729"
+        hdul["EMLINE_GFLUX_IVAR"].header["C02"] = "OII-3727"
+        hdul.writeto(path, overwrite=True)
+    with pytest.raises(InputFileError, match="channel names of EMLINE_GFLUX_IVAR differ"):
+        read_maps(path)
+
+
+@pytest.mark.parametrize("key", ["PLATEIFU", "DAPQUAL"])
+def test_required_primary_keywords(tmp_path, key):
+    path = tmp_path / "m.fits"
+    write_maps(path, fake_maps_arrays(), {"PLATEIFU": "1-2"})
+    with fits.open(path) as hdul:
+        del hdul[0].header[key]
+        hdul.writeto(path, overwrite=True)
+    with pytest.raises(InputFileError, match=f"primary header has no {key} keyword"):
+        read_maps(path)
+
+
+def test_reads_only_the_hdus_it_needs(maps_file):
+    """A full DR17 file cut right after EMLINE_GFLUX_MASK (HDU 32) still reads the same."""
+    path = maps_file(name="full.fits", full=True)
+    before = read_maps(path, lines="strong")
+    with fits.open(path) as hdul:
+        assert hdul.index_of("EMLINE_GFLUX_MASK") == 32
+        cut = hdul.fileinfo(33)["hdrLoc"]
+    path.write_bytes(path.read_bytes()[:cut])
+    after = read_maps(path, lines="strong")
+    np.testing.assert_array_equal(after.flux, before.flux)
+    np.testing.assert_array_equal(after.mask, before.mask)
+
+
+def test_header_value_of_the_wrong_type(maps_file):
+    with pytest.raises(InputFileError, match="bad header value"):
+        read_maps(maps_file(header={"DAPQUAL": "bad"}))

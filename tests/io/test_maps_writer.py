@@ -66,6 +66,8 @@ def test_full_file_matches_the_real_layout(tmp_path, release, n_hdu, n_lines, n_
             assert (mk["HDUCLAS2"], mk["HDUCLAS3"], mk["ERRDATA"]) == ("QUALITY", "FLAG32BIT",
                                                                        "EMLINE_GFLUX_IVAR")
             assert all(h.header["MASKNAME"] == "MANGA_DAPPIXMASK" for h in hdul[1:])
+            assert all("BUNIT" in h.header for h in hdul[1:])
+            assert hdul["EMLINE_GFLUX_IVAR"].header["BUNIT"] == "(1E-17 erg/s/cm^2/spaxel)^{-2}"
             assert all("CHECKSUM" in h.header and "DATASUM" in h.header for h in hdul)
             assert hdul["BINID"].header["C5"].strip() == "Spectral indices"
             assert hdul["SPX_SNR"].header["HDUCLAS1"] == "IMAGE"

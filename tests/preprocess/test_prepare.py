@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import fake_maps_arrays
+from manga_fixtures import fake_maps_arrays
 
 from linecube.config import validate
 from linecube.errors import ConfigError, InputFileError
@@ -138,3 +138,17 @@ def test_lines_must_match_the_config(maps_file):
     gal = read_maps(maps_file(), lines="strong")
     with pytest.raises(InputFileError, match="differ from the configured"):
         preprocess(gal, PreprocessConfig())
+
+
+def test_documented_config_example_loads(tmp_path):
+    """The TOML block of docs/data.md is a valid PreprocessConfig."""
+    from pathlib import Path
+
+    from linecube.config import load_config
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "pre.toml"
+    path.write_text(block)
+    cfg = load_config(path, PreprocessConfig)
+    assert cfg.norm_line == "Ha-6564" and cfg.size == 64 and cfg.pixel_scale is None

@@ -1,5 +1,4 @@
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -7,34 +6,31 @@ import pytest
 from distributed import Client, LocalCluster
 
 from linecube.errors import InputFileError
-from linecube.preprocess.config import PreprocessConfig
+from linecube.preprocess import Prepared, PreprocessConfig
 from linecube.store import Store
 from linecube.store.ingest import expand_inputs, ingest, sha256_file
 
 
-def TinyConfig(size=8):
+def tiny_config(size=8):
     return PreprocessConfig(lines=["Hb-4862", "Ha-6564"], size=size)
 
 
-@dataclass
-class FakePrepared:
-    x: np.ndarray
-    weight: np.ndarray
-    ivar: np.ndarray
-    row: dict = field(default_factory=dict)
-
-
 def fake_prepare(path, cfg, rejections=None):
-    """Reads 'PLATEIFU VALUE' lines; a line 'BAD reason' makes the file unusable."""
+    """Reads lines 'PLATEIFU VALUE' (one galaxy each); 'BAD reason' makes the file unusable;
+    'GROUP name reason' is a failed galaxy of a multi-galaxy file."""
     out = []
     for line in open(path).read().splitlines():
         key, value = line.split(maxsplit=1)
         if key == "BAD":
             raise InputFileError(path, value)
+        if key == "GROUP":
+            name, reason = value.split(maxsplit=1)
+            rejections.append((f"{path}#{name}", reason))
+            continue
         shape = (len(cfg.line_names), cfg.size, cfg.size)
         v = float(value)
-        out.append(FakePrepared(np.full(shape, v, "f4"), np.ones(shape, "u1"),
-                                np.full(shape, 2 * v, "f4"), {"plateifu": key, "scale": v}))
+        out.append(Prepared(np.full(shape, v, "f4"), np.ones(shape, "u1"),
+                            np.full(shape, 2 * v, "f4"), {"plateifu": key, "scale": v}))
     return out
 
 
@@ -52,7 +48,7 @@ def client():
 
 
 def run(inputs, store, client, **kw):
-    return ingest(inputs, store, TinyConfig(), scheduler=client, progress=False,
+    return ingest(inputs, store, tiny_config(), scheduler=client, progress=False,
                   prepare=fake_prepare, **kw)
 
 
@@ -132,7 +128,7 @@ def test_store_with_other_settings_is_unusable(tmp_path, client):
     write(tmp_path / "g.fits", "1-1 1.0")
     run([tmp_path / "g.fits"], tmp_path / "store", client)
     with pytest.raises(InputFileError, match="other settings"):
-        ingest([tmp_path / "g.fits"], tmp_path / "store", TinyConfig(size=16), scheduler=client,
+        ingest([tmp_path / "g.fits"], tmp_path / "store", tiny_config(size=16), scheduler=client,
                progress=False, prepare=fake_prepare)
 
 
@@ -143,10 +139,12 @@ def test_uncommitted_rows_are_discarded(tmp_path, client):
     for arr in (store.x, store.weight, store.ivar):  # a killed append grew the arrays
         arr.resize((3, *arr.shape[1:]))
         arr[1:] = 9
+    write(tmp_path / "store" / ".catalogue.parquet.abc.tmp", "half a catalogue")
     write(tmp_path / "g2.fits", "1-2 2.0")
     run([tmp_path], tmp_path / "store", client)
     store = Store.open(tmp_path / "store")
     assert store.x.shape[0] == len(store) == 2
+    assert not list((tmp_path / "store").glob(".*.tmp"))
     np.testing.assert_array_equal(store.read([1])["x"], np.full((1, 2, 8, 8), 2.0, "f4"))
 
 
@@ -166,8 +164,8 @@ from linecube.preprocess import PreprocessConfig, prepare_file
 from linecube.store.ingest import ingest
 
 
-def slow_prepare(path, cfg, rejections):
-    time.sleep(0.05)
+def slow_prepare(path, cfg, rejections):  # slow enough to be killed mid-way
+    time.sleep(0.1)
     return prepare_file(path, cfg, rejections)
 
 
@@ -273,3 +271,48 @@ def test_real_files_round_trip_and_bad_inputs(tmp_path, maps_file, client):
         assert w.sum() > 100
         np.testing.assert_allclose(flux[w], raw[w], rtol=1e-5, atol=1e-6)
         assert row["checksum"] == sha256_file(path) and row["file"] == str(path)
+
+
+def test_one_writer_at_a_time(tmp_path, client):
+    import socket
+    import subprocess
+    import sys
+
+    write(tmp_path / "g.fits", "1-1 1.0")
+    run([tmp_path / "g.fits"], tmp_path / "store", client)
+    lock = tmp_path / "store" / ".ingest.lock"
+    assert not lock.exists()
+    lock.write_text(f"{socket.gethostname()}:{os.getppid()}")  # a live process holds it
+    with pytest.raises(InputFileError, match="another ingest .* is writing to this store"):
+        run([tmp_path / "g.fits"], tmp_path / "store", client)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    lock.write_text(f"{socket.gethostname()}:{dead}")  # left by a killed run: taken over
+    assert run([tmp_path / "g.fits"], tmp_path / "store", client).skipped == 1
+    assert not lock.exists()
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, client):
+    path = write(tmp_path / "g.fits", "1-1 1.0")
+    run([path], tmp_path / "store", client)
+    st = path.stat()
+    path.write_text("BAD xx!")  # same size and (restored) mtime: taken as unchanged, not read
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    report = run([path], tmp_path / "store", client)
+    assert (report.skipped, report.rejections) == (1, [])
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: read again
+    report = run([path], tmp_path / "store", client)
+    assert report.rejections == [(str(path), "xx!")]
+
+
+def test_failed_galaxies_of_a_multi_galaxy_file(tmp_path, client):
+    path = write(tmp_path / "tile.hdf5", "1-1 1.0\nGROUP 1-2 no 'maps' dataset\n1-3 3.0")
+    report = run([path], tmp_path / "store", client)
+    assert report.ingested == 2 and report.rejections == [(f"{path}#1-2", "no 'maps' dataset")]
+    assert list(Store.open(tmp_path / "store").rejections().file) == [f"{path}#1-2"]
+    path.write_text("1-1 1.0\n1-2 2.0\n1-3 3.0")  # the group is fixed: its row leaves the table
+    report = run([path], tmp_path / "store", client)
+    assert report.ingested == 1
+    assert [r for _, r in report.rejections] == [  # the others are in already (append-only)
+        f"duplicate PLATEIFU 1-{i} (already in the store from {path})" for i in (1, 3)]
+    assert list(Store.open(tmp_path / "store").rejections().file) == [str(path)] * 2

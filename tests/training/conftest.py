@@ -12,7 +12,7 @@ from linecube.store import Store, StoreMeta
 LINES = ["Hb-4862", "OIII-5008", "Ha-6564"]
 
 
-def make_store(path: Path, n: int = 16, size: int = 8, lines: list[str] | None = None,
+def build_store(path: Path, n: int = 16, size: int = 8, lines: list[str] | None = None,
                seed: int = 0, repeats: int = 2, preprocess: dict | None = None) -> Path:
     """A store of ``n`` smooth random galaxies; every MANGAID is observed ``repeats`` times."""
     lines = LINES if lines is None else lines
@@ -35,6 +35,12 @@ def make_store(path: Path, n: int = 16, size: int = 8, lines: list[str] | None =
 
 
 @pytest.fixture
+def make_store():
+    """``make_store(path, n=16, size=8, ...)`` builds a store of random galaxies."""
+    return build_store
+
+
+@pytest.fixture
 def tiny_store(tmp_path) -> Path:
     """16 galaxies (8 MANGAIDs), 3 lines, 8x8."""
-    return make_store(tmp_path / "store")
+    return build_store(tmp_path / "store")

@@ -27,7 +27,8 @@ def _write_array(path: Path, name: str, data: np.ndarray) -> None:
 def make_analysis_dir(root: Path, n: int = 12, size: int = 16, seed: int = 0,
                       labels: bool = True, recon: bool = True,
                       lines: list[str] = LINES) -> Path:
-    """Write ``root/store`` and ``root/analysis`` for ``n`` synthetic galaxies; return the latter."""
+    """Write ``root/store``, ``root/analysis`` and ``root/labels.csv`` for ``n`` synthetic
+    galaxies; return the analysis directory."""
     rng = np.random.default_rng(seed)
     n_lines = len(lines)
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
@@ -64,10 +65,15 @@ def make_analysis_dir(root: Path, n: int = 12, size: int = 16, seed: int = 0,
     cat["umap_x"], cat["umap_y"] = rng.normal(size=n), rng.normal(size=n)
     cat["bpt_class"] = [BPT_CLASSES[i % 4] for i in range(n)]
     cat["whan_class"] = [("SF", "sAGN", "retired")[i % 3] for i in range(n)]
-    if labels:
-        cat["sim_class"] = ["star_forming"] * (n - 2) + [XSS_LABEL, "blueberry"]
-        cat["is_agn"] = [i % 3 == 0 for i in range(n)]
+    cat["flag_anomaly"] = cat["pct_combined"] >= 99
+    for line in lines:
+        cat[f"pct_recon_{line}"] = cat[f"score_recon_{line}"].rank(pct=True) * 100
     cat.to_parquet(out / "catalogue.parquet", index=False)
+    if labels:  # a label table, as a user would pass with --labels (last galaxy not listed)
+        pd.DataFrame({"PLATEIFU": plateifu[:-1],
+                      "class": ["star_forming"] * (n - 3) + [XSS_LABEL, "blueberry"],
+                      "is_agn": [i % 3 == 0 for i in range(n - 1)],
+                      "z": np.linspace(0.01, 0.1, n - 1)}).to_csv(root / "labels.csv", index=False)
 
     _write_array(out / "latents.zarr", "mu", rng.normal(size=(n, 6)).astype("f4"))
     if recon:
@@ -83,7 +89,8 @@ def make_analysis_dir(root: Path, n: int = 12, size: int = 16, seed: int = 0,
 
 @pytest.fixture
 def analysis_dir(tmp_path) -> Path:
-    """A 12-galaxy analysis directory with labels (one of them a ``<script>`` string)."""
+    """A 12-galaxy analysis directory; ``analysis_dir.parent / "labels.csv"`` holds labels
+    (one of them a ``<script>`` string)."""
     return make_analysis_dir(tmp_path)
 
 
@@ -102,7 +109,7 @@ def analysis_factory(tmp_path):
 
 @pytest.fixture
 def xss_label() -> str:
-    """The label string of galaxy 10 in the fixture, which must show as text."""
+    """The label (``class`` in labels.csv) of galaxy 9, which must show as text."""
     return XSS_LABEL
 
 

@@ -20,16 +20,21 @@ def read_data(page_dir):
 
 
 def test_build_writes_page_data_and_images(analysis_dir, tmp_path, xss_label):
-    index = build_explorer(analysis_dir, tmp_path / "page", k=3)
+    index = build_explorer(analysis_dir, tmp_path / "page", k=3,
+                           labels=analysis_dir.parent / "labels.csv")
     page = index.parent
     for name in ("index.html", "explorer.js", "explorer.css", "thumbs/sheet_000.png"):
         assert (page / name).is_file()
     data = read_data(page)
     cat = pd.read_parquet(analysis_dir / "catalogue.parquet")
     assert data["n"] == 12 and data["plateifu"] == cat.plateifu.tolist() and data["k"] == 3
-    assert sorted(data["classes"]) == ["bpt_class", "is_agn", "sim_class", "whan_class"]
-    sim = data["classes"]["sim_class"]
-    assert sim["names"][sim["codes"][10]] == xss_label  # stored raw, escaped by the page
+    assert list(data["classes"]) == ["bpt_class", "whan_class", "flag_anomaly", "class", "is_agn"]
+    sim = data["classes"]["class"]
+    assert sim["names"][sim["codes"][9]] == xss_label  # stored raw, escaped by the page
+    assert sim["names"][sim["codes"][11]] == "unmatched"
+    assert sorted(data["scores"]) == sorted(
+        f"{p}_{s}" for p in ("score", "pct") for s in ("combined", "recon", "iforest", "knn", "lof"))
+    np.testing.assert_allclose(data["score_pct"], cat["pct_combined"], atol=0.01)
     # Neighbours: the 3 closest other galaxies in latent space, nearest first.
     mu = AnalysisResults.open(analysis_dir).latents()
     dist = np.linalg.norm(mu[:, None] - mu[None], axis=-1)
@@ -37,6 +42,9 @@ def test_build_writes_page_data_and_images(analysis_dir, tmp_path, xss_label):
     np.testing.assert_array_equal(np.array(data["neighbours"]), np.argsort(dist, 1)[:, :3])
     np.testing.assert_allclose(data["distances"][:3], np.sort(dist[0])[:3], atol=1e-4)
     assert data["panel"]["rows"] == ["input", "reconstruction", "residual", "spaxel error"]
+    assert len(list((page / "galaxies").glob("*.png"))) == 12
+    (page / "galaxies" / "99.png").write_bytes(b"stale")  # from an earlier, larger survey
+    build_explorer(analysis_dir, page, k=3)
     assert len(list((page / "galaxies").glob("*.png"))) == 12
 
 

@@ -25,7 +25,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 @pytest.fixture(scope="module")
 def site(shared_analysis_dir, tmp_path_factory):
     """The explorer page served on 127.0.0.1; yields (base URL, page data)."""
-    page_dir = build_explorer(shared_analysis_dir, tmp_path_factory.mktemp("page"), k=3).parent
+    page_dir = build_explorer(shared_analysis_dir, tmp_path_factory.mktemp("page"), k=3,
+                              labels=shared_analysis_dir.parent / "labels.csv").parent
     text = (page_dir / "data.js").read_text()
     data = json.loads(text[text.index("=") + 1:].rstrip().rstrip(";"))
     server = serve(page_dir, 0)
@@ -97,9 +98,9 @@ def test_screenshot_is_written(page, tmp_path):
 
 
 def test_script_label_shows_as_text(page, xss_label):
-    page.select_option("#filter-column", "sim_class")
+    page.select_option("#filter-column", "class")
     assert xss_label in page.text_content("#filter-values")
-    page.evaluate("window.linecubeExplorer.select(10)")
+    page.evaluate("window.linecubeExplorer.select(9)")
     assert xss_label in page.text_content("#gal-scores")
     assert page.evaluate("window.__xss") is None
     assert page.locator("#filter-values b, #gal-scores b, #legend b").count() == 0

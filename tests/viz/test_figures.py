@@ -27,17 +27,12 @@ def test_galaxy_figure_has_every_line_and_row(analysis_dir, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
 
 
-def test_line_percentiles_find_the_bad_line(analysis_dir):
-    res = AnalysisResults.open(analysis_dir)
-    pct = figures.line_percentiles(res, 0)  # galaxy 0 is badly reconstructed in [OIII]
-    assert np.argmax(pct) == res.lines.index("OIII-5008") and pct.max() == 100
-
-
 def test_umap_and_score_figures_use_labels(analysis_dir):
-    res = AnalysisResults.open(analysis_dir)
+    res = AnalysisResults.open(analysis_dir, labels=analysis_dir.parent / "labels.csv")
     umap = figures.umap_figure(res)
     assert [ax.get_title() for ax in umap.axes if ax.get_title()] == [
-        "anomaly score", "bpt_class", "sim_class", "is_agn"]
+        "anomaly score", "bpt_class", "class", "is_agn"]
     scores = figures.score_distributions(res)
-    assert scores.legends[0].get_title().get_text() == "sim_class"
-    assert figures.top_categories(res.class_values("sim_class"), 1).nunique() == 2
+    assert scores.legends[0].get_title().get_text() == "class"
+    assert len(scores.axes) == 5  # overall scores only, not the per-line ones
+    assert figures.top_categories(res.class_values("class"), 1).nunique() == 2

@@ -1,12 +1,14 @@
 import pandas as pd
+import pytest
 
 from linecube.cli import main
-from linecube.viz.report import build_report, why_anomalous
-from linecube.viz.results import AnalysisResults
+from linecube.viz.report import build_report
 
 
+@pytest.mark.slow
 def test_report_files_and_escaping(analysis_dir, tmp_path, xss_label):
-    index = build_report(analysis_dir, tmp_path / "report", top=2)
+    index = build_report(analysis_dir, tmp_path / "report", top=2,
+                         labels=analysis_dir.parent / "labels.csv")
     page = index.read_text()
     figs = tmp_path / "report" / "figures"
     for stem in ("scores", "umap"):
@@ -26,18 +28,16 @@ def test_report_says_what_is_missing(analysis_factory, tmp_path):
     cat.drop(columns=["umap_x", "umap_y"]).to_parquet(analysis / "catalogue.parquet")
     for f in (analysis / "evaluation").iterdir():
         f.unlink()
-    page = build_report(analysis, tmp_path / "r", top=1).read_text()
+    page = build_report(analysis, tmp_path / "r", top=0).read_text()
     assert "run `linecube umap` first" in page
     assert "recon.zarr was not written" in page
     assert "run `linecube evaluate`" in page
 
 
-def test_why_anomalous_names_the_worst_line(analysis_dir):
-    assert why_anomalous(AnalysisResults.open(analysis_dir), 0).startswith("OIII-5008 (100)")
-
-
 def test_cli_report(analysis_dir, tmp_path, capsys):
-    assert main(["report", str(analysis_dir), "--out", str(tmp_path / "r"), "--top", "1"]) == 0
+    assert main(["report", str(analysis_dir), "--out", str(tmp_path / "r"), "--top", "0",
+                 "--labels", str(analysis_dir.parent / "labels.csv"), "--label-columns", "is_agn"]) == 0
+    assert "labels.csv (is_agn)" in (tmp_path / "r" / "index.html").read_text()
     assert "report written to" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2")]) == 2
     assert "no analysis.json" in capsys.readouterr().err

@@ -161,16 +161,16 @@
   function resize() {
     const box = canvas.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
-    const first = width === 0;
     view.ox += (box.width - width) / 2;  // keep the centre of the plot in place
     view.oy += (box.height - height) / 2;
     width = box.width; height = box.height;
     canvas.width = Math.round(width * dpr);
     canvas.height = Math.round(height * dpr);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (first) fitView();
+    if (!viewMoved) fitView();  // until the user pans or zooms, always show every point
     requestDraw();
   }
+  let viewMoved = false;
   function fitView() {
     view.s = 0.92 * Math.min(width / (maxX - minX), height / (maxY - minY));
     view.ox = width / 2 - view.s * (minX + maxX) / 2;
@@ -275,6 +275,7 @@
       if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; canvas.classList.add("dragging"); }
       if (drag.moved) {
         view.ox = drag.ox + dx; view.oy = drag.oy + dy;
+        viewMoved = true;
         tooltip.hidden = true;
         requestDraw();
         return;
@@ -298,6 +299,7 @@
     view.ox = px - (px - view.ox) * f;
     view.oy = py - (py - view.oy) * f;
     view.s *= f;
+    viewMoved = true;
     requestDraw();
   }, { passive: false });
 
@@ -392,6 +394,7 @@
     if (D.x[i] !== null) {
       view.ox = width / 2 - D.x[i] * view.s;
       view.oy = height / 2 + D.y[i] * view.s;
+      viewMoved = true;
     }
     requestDraw();
     return i;
@@ -419,7 +422,7 @@
     });
     $("mark-filter").addEventListener("change", applyFilters);
     $("export").addEventListener("click", exportMarks);
-    $("reset-view").addEventListener("click", fitView);
+    $("reset-view").addEventListener("click", () => { viewMoved = false; fitView(); });
     $("close-panel").addEventListener("click", () => { $("panel").hidden = true; selected = -1; requestDraw(); });
     $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("search").value); });
     for (const kind of MARKS) {
