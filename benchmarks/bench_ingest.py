@@ -158,7 +158,7 @@ def phase_bound(files: list[str], in_memory: bool = True) -> dict:
 
     from astropy.io import fits
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     total = 0
     for path in files:
         source = io.BytesIO(gzip.decompress(Path(path).read_bytes())) if in_memory else path
@@ -168,6 +168,7 @@ def phase_bound(files: list[str], in_memory: bool = True) -> dict:
                     total += hdu.data.nbytes
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "files_per_s": len(files) / seconds, "decompressed_GB": total / 1e9,
+            "cpu_s_per_file": (time.process_time() - cpu) / len(files),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -176,12 +177,15 @@ def phase_ingest(files: list[str], workers: int, store: str) -> dict:
     from linecube.store.ingest import ingest
 
     shutil.rmtree(store, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = ingest(files, store, PreprocessConfig(), workers=workers, progress=False)
     seconds = time.perf_counter() - start  # includes starting and closing the local cluster
+    client_cpu = time.process_time() - cpu  # the writer, and the scheduler (same process)
     assert report.ingested == len(files), report.summary()
     shutil.rmtree(store, ignore_errors=True)
     return {"seconds": seconds, "files_per_s": len(files) / seconds,
+            "worker_cpu_s_per_file": report.worker_cpu_s / len(files),
+            "client_cpu_s_per_file": client_cpu / len(files),
             "peak_worker_rss_mb": report.peak_worker_rss_mb,
             "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -218,6 +222,7 @@ def main() -> None:
         return
     store = str(args.dir / "store")
     small = files[: max(1, args.n // 5)]
+    load = f"{os.getloadavg()[0]:.1f}"
     results = {
         "bound": run_phase("bound", files),
         "bound_astropy_gz_path": run_phase("bound", files[:5], in_memory=False),
@@ -226,12 +231,17 @@ def main() -> None:
         "ingest_1_small": run_phase("ingest", small, workers=1, store=store),
     }
     bound = results["bound"]["files_per_s"]
-    print(f"{'run':<28}{'files':>6}{'s':>8}{'files/s':>9}{'x bound':>9}{'worker MB':>11}"
-          f"{'client MB':>11}")
+    print(f"load average before/after: {load} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'run':<24}{'files':>6}{'s':>8}{'files/s':>9}{'x bound':>9}{'CPU s/file':>17}"
+          f"{'worker MB':>11}{'client MB':>11}")
     for name, r in results.items():
-        n = {"ingest_1_small": len(small), "bound_astropy_gz_path": 5}.get(name, len(files))
-        print(f"{name:<28}{n:>6}{r['seconds']:>8.1f}{r['files_per_s']:>9.2f}"
-              f"{r['files_per_s'] / bound:>9.2f}{r.get('peak_worker_rss_mb', float('nan')):>11.0f}"
+        n = {"ingest_1_small": len(small),
+             "bound_astropy_gz_path": min(5, len(files))}.get(name, len(files))
+        cpu = (f"{r['cpu_s_per_file']:.3f}" if "cpu_s_per_file" in r else
+               f"{r['worker_cpu_s_per_file']:.3f}+{r['client_cpu_s_per_file']:.3f}")
+        print(f"{name:<24}{n:>6}{r['seconds']:>8.1f}{r['files_per_s']:>9.2f}"
+              f"{r['files_per_s'] / bound:>9.2f}{cpu:>17}"
+              f"{r.get('peak_worker_rss_mb', float('nan')):>11.0f}"
               f"{r.get('client_peak_rss_mb', r.get('peak_rss_mb')):>11.0f}")
     print(json.dumps(results))
 

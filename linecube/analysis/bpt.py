@@ -18,13 +18,15 @@ point); invalid (a line with flux <= 0 or S/N below the threshold).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from linecube.analysis.layout import AnalysisDir
 from linecube.config import StrictModel
-from linecube.errors import CompatibilityError
+from linecube.errors import CompatibilityError, InputFileError
 from linecube.store.store import Store
 
 BPT_LINES = ("Hb-4862", "OIII-5008", "OI-6302", "Ha-6564", "NII-6585", "SII-6718", "SII-6732")
@@ -206,6 +208,70 @@ def classify_galaxies(flux: np.ndarray, sigma: np.ndarray, valid: np.ndarray,
     return maps, galaxy, total
 
 
+def aperture_ew(path: str | Path, center: tuple[float, float], radius_arcsec: float
+                ) -> tuple[float, float]:
+    """Mean EW(Ha) and EW([NII]6585) [Å] of the unmasked spaxels of a MAPS file's aperture.
+
+    Args:
+        path: the DAP MAPS file (``EMLINE_GFLUX``, ``EMLINE_GFLUX_MASK``, ``EMLINE_GEW``).
+        center: (y, x) of the IFU centre in the file's pixels.
+        radius_arcsec: aperture radius (0.5 arcsec spaxels).
+
+    Returns:
+        ``(ew_ha, ew_nii)``; NaN when no aperture spaxel is unmasked.
+    """
+    from linecube.analysis.physical import NATIVE_PIXEL_SCALE
+    from linecube.bits import DAPPIXMASK
+    from linecube.io.maps import channel_names, read_hdus
+
+    hdus = read_hdus(path, {"EMLINE_GFLUX", "EMLINE_GFLUX_MASK", "EMLINE_GEW"})
+    channels = channel_names(hdus["EMLINE_GEW"][0])
+    ew = hdus["EMLINE_GEW"][1].astype(np.float64)
+    mask = hdus["EMLINE_GFLUX_MASK"][1].astype(np.int64)
+    yy, xx = np.mgrid[:ew.shape[1], :ew.shape[2]]
+    radius = radius_arcsec / NATIVE_PIXEL_SCALE
+    inside = (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius ** 2
+    out = []
+    for name in ("Ha-6564", "NII-6585"):
+        if name not in channels:
+            raise InputFileError(path, f"EMLINE_GEW has no {name} channel")
+        i = channels[name]
+        ok = inside & ((mask[i] >> DAPPIXMASK["DONOTUSE"]) & 1 == 0) & np.isfinite(ew[i])
+        out.append(float(ew[i][ok].mean()) if ok.any() else np.nan)
+    return out[0], out[1]
+
+
+def source_ews(store: Store, radius_arcsec: float, progress: bool = False
+               ) -> tuple[np.ndarray, list[str]]:
+    """(N, 2) aperture EW(Ha), EW([NII]) of every galaxy from its source MAPS file.
+
+    Returns:
+        The EWs (NaN rows where the source could not be used) and the reasons, one per failure.
+    """
+    from tqdm import tqdm
+
+    cat = store.catalogue
+    ew = np.full((len(cat), 2), np.nan)
+    problems: list[str] = []
+    needed = {"source", "center_y", "center_x"}
+    if not needed <= set(cat.columns):
+        return ew, [f"the store catalogue lacks {sorted(needed - set(cat.columns))}"]
+    for i, row in enumerate(tqdm(cat.itertuples(index=False), total=len(cat), desc="whan",
+                                 disable=not progress)):
+        source = str(row.source)
+        if not source.lower().endswith((".fits", ".fits.gz")):
+            problems.append(f"{row.plateifu}: source {source} is not a MAPS file")
+            continue
+        if not Path(source).is_file():
+            problems.append(f"{row.plateifu}: source {source} not found")
+            continue
+        try:
+            ew[i] = aperture_ew(source, (row.center_y, row.center_x), radius_arcsec)
+        except InputFileError as exc:
+            problems.append(f"{row.plateifu}: {exc}")
+    return ew, problems
+
+
 def _by_line(arrays) -> dict[str, np.ndarray]:
     """``{line: arrays[i]}`` over :data:`BPT_LINES` (first axis = line)."""
     return dict(zip(BPT_LINES, arrays, strict=True))
@@ -215,9 +281,10 @@ def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
             progress: bool = True) -> pd.DataFrame:
     """Classify every galaxy of the store; write ``bpt_maps.zarr`` and ``bpt_class``.
 
-    ``whan_class`` needs EW(Ha), which the store does not hold; it is written as
-    ``unavailable`` unless the store catalogue has ``ew_ha`` (and optionally ``ew_nii``)
-    columns for the central aperture.
+    ``whan_class`` needs EW(Ha), which the store's flux maps do not hold: it is computed from
+    the ``EMLINE_GEW`` maps of each galaxy's source MAPS file (catalogue column ``source``)
+    in the same central aperture (:func:`aperture_ew`), with [NII]/Ha from the store. A galaxy
+    whose source file cannot be read gets ``unavailable`` (counted in ``analysis.json``).
 
     Args:
         out: the analysis directory.
@@ -252,19 +319,15 @@ def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
             phys["flux"], phys["sigma"], phys["valid"], lines, aperture, cfg.sn_min)
     adir.write_arrays("bpt_maps.zarr", {"bpt": maps}, chunks={"bpt": (1, size, size)})
     columns = {"bpt_class": np.array([BPT_NAMES[c] for c in codes], dtype=object)}
-    src = store.catalogue
-    if "ew_ha" in src:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n2 = np.log10(totals[:, BPT_LINES.index("NII-6585")]
-                          / totals[:, BPT_LINES.index("Ha-6564")])
-        n2[~np.isfinite(n2)] = np.nan
-        whan = classify_whan(n2, src["ew_ha"].to_numpy(),
-                             src["ew_nii"].to_numpy() if "ew_nii" in src else None)
-        columns["whan_class"] = np.array([WHAN_NAMES[c] for c in whan], dtype=object)
-    else:
-        columns["whan_class"] = np.full(n, "unavailable", dtype=object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n2 = np.log10(totals[:, BPT_LINES.index("NII-6585")] / totals[:, BPT_LINES.index("Ha-6564")])
+    n2[~np.isfinite(n2)] = np.nan
+    ew, problems = source_ews(store, cfg.aperture_arcsec, progress)
+    whan = classify_whan(n2, ew[:, 0], ew[:, 1])
+    names = np.array([WHAN_NAMES[c] for c in whan], dtype=object)
+    names[np.isnan(ew[:, 0])] = "unavailable"
+    columns["whan_class"] = names
     cat = adir.write_columns(columns, store)
     adir.update_info("bpt", {**cfg.model_dump(), "codes": {int(k): v for k, v in BPT_NAMES.items()},
-                             "whan": "from store catalogue ew_ha" if "ew_ha" in src else
-                             "unavailable: the store holds no EW(Ha)"})
+                             "whan_unavailable": len(problems), "whan_problems": problems[:20]})
     return cat

@@ -188,7 +188,7 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
         vec, rule = label_vector(table, labels_path, cfg.label_column, cfg.positive)
         label_sets = [(rule, vec)]
 
-    tables, notes = [], []
+    tables, notes, selections = [], [], []
     for name, vec in label_sets:
         aligned, kind = match_labels(cat, table, labels_path, vec)
         matched = aligned >= 0
@@ -203,6 +203,7 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
                      f"unmatched treated as {'negatives' if policy == 'negative' else 'dropped'}; "
                      f"{int(y.sum())} positives")
         tables.append(metrics_table(scores[use].reset_index(drop=True), y, cfg, name))
+        selections.append((name, use, y))
     metrics = pd.concat(tables, ignore_index=True)
 
     purity = pd.DataFrame()
@@ -220,7 +221,7 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
                              evaluation / "baseline_scores.parquet")
         if cfg.add_columns:
             adir.write_columns(comparisons)
-    _plots(scores, label_sets, cat, table, labels_path, cfg, evaluation)
+    _plots(scores, *selections[0], evaluation)
     adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
     return {"metrics": metrics, "purity": purity, "notes": notes}
 
@@ -236,21 +237,18 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def _plots(scores, label_sets, cat, table, labels_path, cfg, evaluation: Path) -> None:
-    """ROC and precision-recall curves and the percentile distribution of the first label set."""
+def _plots(scores: pd.DataFrame, name: str, use: np.ndarray, y: np.ndarray,
+           evaluation: Path) -> None:
+    """ROC and precision-recall curves and the percentile distribution of one label set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
     from linecube.analysis.scores import percentile
 
-    name, vec = label_sets[0]
-    aligned, _ = match_labels(cat, table, labels_path, vec)
-    policy = cfg.unmatched if cfg.unmatched != "auto" else ("negative" if vec.min() == 1 else "drop")
-    use = np.ones(len(cat), bool) if policy == "negative" else aligned >= 0
-    y = (aligned > 0)[use]
+    y = y.astype(bool)
     if y.all() or not y.any():
         return
     figs = {k: plt.subplots(figsize=(5.5, 4.5)) for k in ("roc", "pr", "percentiles")}
@@ -258,7 +256,7 @@ def _plots(scores, label_sets, cat, table, labels_path, cfg, evaluation: Path) -
         s = scores[col].to_numpy(dtype=np.float64)[use]
         ok = np.isfinite(s)
         fpr, tpr, _ = roc_curve(y[ok], s[ok])
-        figs["roc"][1].plot(fpr, tpr, label=col)
+        figs["roc"][1].plot(fpr, tpr, label=f"{col} (AUROC {auc(fpr, tpr):.2f})")
         prec, rec, _ = precision_recall_curve(y[ok], s[ok])
         figs["pr"][1].plot(rec, prec, label=col)
         pct = percentile(s[ok])

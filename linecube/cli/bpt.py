@@ -1,4 +1,5 @@
-"""BPT classes per spaxel (bpt_maps.zarr) and per galaxy (bpt_class, from a central aperture).
+"""BPT classes per spaxel (bpt_maps.zarr) and per galaxy (bpt_class, from a central aperture);
+WHAN class per galaxy (whan_class) with EW(Ha) from the source MAPS files.
 
 Kewley et al. (2006) scheme with the Kauffmann et al. (2003) and Kewley et al. (2001) lines;
 [SII] is the sum of both lines; every line needs S/N >= --sn-min. Codes of bpt_maps.zarr:
@@ -26,12 +27,17 @@ def add_arguments(parser):
 def run(args):
     from linecube.analysis.bpt import BptConfig, run_bpt
     from linecube.analysis.cli_support import make_config
+    from linecube.analysis.layout import AnalysisDir
 
     cfg = make_config(BptConfig, args.config, {"sn_min": args.sn_min,
                                                "aperture_arcsec": args.aperture_arcsec})
     cat = run_bpt(args.analysis, args.store, cfg, progress=not args.no_progress)
     counts = cat["bpt_class"].value_counts()
     print("galaxy BPT classes: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    if (cat["whan_class"] == "unavailable").all():
-        print("note: whan_class is 'unavailable': WHAN needs EW(Ha), which the store does not hold")
+    print("galaxy WHAN classes: " + ", ".join(
+        f"{k} {v}" for k, v in cat["whan_class"].value_counts().items()))
+    problems = AnalysisDir(args.analysis).info()["steps"]["bpt"]["settings"]["whan_problems"]
+    if problems:
+        print("note: whan_class is 'unavailable' where EW(Ha) could not be read from the source "
+              f"MAPS file, e.g. {problems[0]}")
     return 0

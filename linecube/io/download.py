@@ -231,7 +231,7 @@ def download(urls_and_paths: Iterable[tuple[str, Path]], *, connections: int = 4
     """Fetch many files over ``connections`` parallel connections.
 
     Args:
-        urls_and_paths: ``(url, destination)`` pairs.
+        urls_and_paths: ``(url, destination)`` pairs; a destination given twice is fetched once.
         connections: parallel downloads.
         progress: show a progress bar.
         **kwargs: passed to :func:`download_file` (retries, backoff_s, timeout_s, verify).
@@ -240,7 +240,7 @@ def download(urls_and_paths: Iterable[tuple[str, Path]], *, connections: int = 4
 
     if connections < 1:
         raise ConfigError(f"connections must be at least 1, got {connections}")
-    jobs = list(urls_and_paths)
+    jobs = list({str(path): (url, Path(path)) for url, path in urls_and_paths}.values())
     start = time.monotonic()
     report = DownloadReport()
     with ThreadPoolExecutor(max_workers=connections) as pool, \
@@ -266,12 +266,8 @@ def download_maps(plateifus: Iterable[str], out: str | Path, *, base_url: str = 
         daptype: which DAP analysis.
         **kwargs: passed to :func:`download` (connections, progress, retries, ...).
     """
-    out = Path(out)
-    jobs = {}
-    for plateifu in plateifus:
-        url = maps_url(plateifu, base_url, daptype)
-        jobs[url] = out / url.rsplit("/", 1)[1]
-    return download(jobs.items(), **kwargs)
+    urls = [maps_url(plateifu, base_url, daptype) for plateifu in plateifus]
+    return download([(url, Path(out) / url.rsplit("/", 1)[1]) for url in urls], **kwargs)
 
 
 def download_dapall(out: str | Path, *, base_url: str = SAS_DR17, **kwargs) -> DownloadReport:

@@ -34,7 +34,12 @@ State = tuple[Tensor, Tensor]
 
 
 def lstm_pointwise(
-    gates: Tensor, c: Tensor, w_ci: Tensor | None, w_cf: Tensor | None, w_co: Tensor | None
+    gates: Tensor,
+    c: Tensor,
+    w_ci: Tensor | None,
+    w_cf: Tensor | None,
+    w_co: Tensor | None,
+    x_gates: Tensor | None = None,
 ) -> State:
     """LSTM gate arithmetic after the convolutions.
 
@@ -42,12 +47,16 @@ def lstm_pointwise(
         gates: pre-activations ``(B, 4F, H, W)`` in the order i, f, g, o.
         c: previous cell state ``(B, F, H, W)``.
         w_ci, w_cf, w_co: peephole weights ``(F, H, W)``, or None for no peepholes.
+        x_gates: input-gate term added to ``gates`` (same shape, or broadcastable), or None; the
+            fused kernel adds it on the fly instead of in a separate pass.
 
     Returns:
         ``(h, c)``, each ``(B, F, H, W)``: h in the precision of ``gates`` (bf16 under autocast,
         which the next convolution reads anyway), c in the precision of ``c`` (the cell state
         accumulates in float32 under autocast).
     """
+    if x_gates is not None:
+        gates = gates + x_gates
     i, f, g, o = gates.chunk(4, dim=1)
     if w_ci is not None:
         i = i + w_ci * c
@@ -182,10 +191,9 @@ class ConvLSTMCell(nn.Module):
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
             x_t = xg[t] if per_step_input else xg
             if h is None:
-                gates = x_t
+                h, c = pointwise(x_t, c, self.w_ci, self.w_cf, self.w_co)
             else:
-                gates = self.hidden_gates(h).add_(x_t)
-            h, c = pointwise(gates, c, self.w_ci, self.w_cf, self.w_co)
+                h, c = pointwise(self.hidden_gates(h), c, self.w_ci, self.w_cf, self.w_co, x_t)
             hs[t] = h
         return torch.stack(hs), (h, c)
 

@@ -48,6 +48,7 @@ class FileOutcome:
         galaxy_rejections: ``(source, reason)`` of galaxies of a multi-galaxy file that failed.
         stat: ``(size in bytes, modification time in ns)`` of the file when it was hashed.
         peak_rss_mb: peak resident memory of the worker process so far.
+        cpu_s: CPU seconds the worker spent on this file.
     """
 
     path: str
@@ -58,6 +59,7 @@ class FileOutcome:
     galaxy_rejections: list[tuple[str, str]] = field(default_factory=list)
     stat: tuple[int, int] = (0, 0)
     peak_rss_mb: float = 0.0
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -72,6 +74,7 @@ class IngestReport:
         skipped: files skipped because they are already in the store.
         rejections: ``(file, reason)`` of every rejection in this run.
         peak_worker_rss_mb: largest peak resident memory reported by a worker.
+        worker_cpu_s: CPU seconds the workers spent on the files of this run.
         seconds: wall-clock duration of the run.
     """
 
@@ -82,6 +85,7 @@ class IngestReport:
     skipped: int = 0
     rejections: list[tuple[str, str]] = field(default_factory=list)
     peak_worker_rss_mb: float = 0.0
+    worker_cpu_s: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -177,15 +181,17 @@ def process_file(path: str, cfg: PreprocessConfig, prepare: Callable, known: fro
             ``InputFileError``; failed galaxies of a multi-galaxy file go to ``rejections``.
         known: checksums already in the store; such a file is reported ``"present"``.
     """
+    cpu = time.process_time()
     try:
         st = os.stat(path)
         checksum = sha256_file(path)
     except OSError as exc:
         return FileOutcome(path, "rejected", reason=f"cannot read file: {exc.strerror or exc}",
-                           peak_rss_mb=_peak_rss_mb())
+                           peak_rss_mb=_peak_rss_mb(), cpu_s=time.process_time() - cpu)
     stat = (st.st_size, st.st_mtime_ns)
     if checksum in known:
-        return FileOutcome(path, "present", checksum, stat=stat, peak_rss_mb=_peak_rss_mb())
+        return FileOutcome(path, "present", checksum, stat=stat, peak_rss_mb=_peak_rss_mb(),
+                           cpu_s=time.process_time() - cpu)
     galaxy_rejections: list[tuple[str, str]] = []
     try:
         prepared = list(prepare(path, cfg, galaxy_rejections))
@@ -196,7 +202,7 @@ def process_file(path: str, cfg: PreprocessConfig, prepare: Callable, known: fro
         prepared, reason = [], f"unexpected {type(exc).__name__}: {exc}"
     status = "prepared" if prepared else "rejected"
     return FileOutcome(path, status, checksum, prepared, reason, galaxy_rejections, stat,
-                       _peak_rss_mb())
+                       _peak_rss_mb(), time.process_time() - cpu)
 
 
 def _peak_rss_mb() -> float:
@@ -260,6 +266,7 @@ class _Writer:
 
     def handle(self, out: FileOutcome) -> None:
         self.report.peak_worker_rss_mb = max(self.report.peak_worker_rss_mb, out.peak_rss_mb)
+        self.report.worker_cpu_s += out.cpu_s
         if out.status == "present" or (out.status == "prepared" and out.checksum in self.checksums):
             self.report.skipped += 1
             self.decided.add(out.path)

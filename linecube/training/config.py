@@ -60,6 +60,7 @@ class TrainerConfig(StrictModel):
     precision: Literal["32", "bf16-mixed"] = "32"
     compile: bool = False
     checkpoint_every: int = Field(1, ge=1)
+    val_every_n_batches: int | None = Field(None, ge=1)
     early_stopping_patience: int | None = Field(10, ge=1)
     accelerator: str = "auto"
     devices: int | str = "auto"

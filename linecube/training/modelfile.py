@@ -69,18 +69,18 @@ def save_model(path: str | Path, model: torch.nn.Module, train_config: TrainConf
 
 
 def _read_header(path: Path) -> dict[str, str]:
+    size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(8)
-        if head.startswith(_PICKLE_MAGIC):
-            raise InputFileError(path, "this is a pickle (e.g. a torch.save file), not a "
-                                 "safetensors model file; linecube never loads pickles")
-        if len(head) < 8:
-            raise InputFileError(path, "not a safetensors model file (too short)")
-        n = int.from_bytes(head, "little")
-        if n > 100_000_000 or n > path.stat().st_size - 8:
-            raise InputFileError(path, "not a safetensors model file (bad header length)")
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        first = fh.read(1)
+        if not (0 < n <= min(100_000_000, size - 8) and first == b"{"):
+            if head.startswith(_PICKLE_MAGIC):
+                raise InputFileError(path, "this is a pickle (e.g. a torch.save file), not a "
+                                     "safetensors model file; linecube never loads pickles")
+            raise InputFileError(path, "not a safetensors model file (bad header)")
         try:
-            header = json.loads(fh.read(n))
+            header = json.loads(first + fh.read(n - 1))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InputFileError(path, "not a safetensors model file (header is not JSON)") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None

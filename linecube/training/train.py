@@ -220,6 +220,8 @@ def build_trainer(config: TrainConfig, run_dir: Path,
         plugins=[AtomicCheckpointIO()], default_root_dir=run_dir, use_distributed_sampler=False,
         enable_progress_bar=tc.progress_bar, log_every_n_steps=tc.log_every_n_steps,
         gradient_clip_val=config.optim.grad_clip, num_sanity_val_steps=0,
+        val_check_interval=tc.val_every_n_batches,
+        check_val_every_n_epoch=None if tc.val_every_n_batches else 1,
         enable_model_summary=False)
 
 

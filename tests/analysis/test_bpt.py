@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import zarr
 
@@ -110,3 +111,36 @@ def test_run_bpt_needs_the_bpt_lines(tmp_path):
     s.append({"x": zero, "weight": zero, "ivar": zero}, [{"plateifu": "1-1", "mangaid": "1"}])
     with pytest.raises(CompatibilityError, match="lacks OIII-5008, OI-6302, NII-6585"):
         run_bpt(tmp_path / "a", tmp_path / "s", progress=False)
+
+
+def test_aperture_ew_from_a_maps_file(tmp_path):
+    from linecube.analysis.bpt import aperture_ew
+    from linecube.bits import DAPPIXMASK
+    from linecube.io.maps_writer import write_maps
+    from linecube.lines import DR17_LINES
+
+    names = [ln.name for ln in DR17_LINES]
+    ew = np.zeros((35, 9, 9), "f4")
+    ew[names.index("Ha-6564")] = 2.0
+    ew[names.index("Ha-6564"), 4, 4] = 20.0  # the centre
+    ew[names.index("NII-6585")] = 1.0
+    mask = np.zeros((35, 9, 9), "i4")
+    mask[:, 4, 5] = 1 << DAPPIXMASK["DONOTUSE"]  # excluded from the aperture
+    path = tmp_path / "manga-1-1-MAPS-HYB10-MILESHC-MASTARSSP.fits"
+    write_maps(path, {"EMLINE_GEW": ew, "EMLINE_GFLUX_MASK": mask},
+               {"PLATEIFU": "1-1", "MANGAID": "1-1"})
+    # radius 0.5" = 1 pixel: centre + 4 neighbours, one of them masked -> (20 + 3 * 2) / 4
+    assert aperture_ew(path, (4.0, 4.0), 0.5) == pytest.approx((6.5, 1.0))
+    assert aperture_ew(path, (4.0, 4.0), 0.1) == pytest.approx((20.0, 1.0))
+
+    from types import SimpleNamespace
+
+    from linecube.analysis.bpt import source_ews
+
+    cat = pd.DataFrame({"plateifu": ["1-1", "1-2", "1-3"],
+                        "source": [str(path), str(tmp_path / "gone.fits"), "x.hdf5"],
+                        "center_y": [4.0] * 3, "center_x": [4.0] * 3})
+    ews, problems = source_ews(SimpleNamespace(catalogue=cat), 0.1)
+    np.testing.assert_allclose(ews[0], [20.0, 1.0])
+    assert np.isnan(ews[1:]).all() and len(problems) == 2
+    assert "1-3: source x.hdf5 is not a MAPS file" in problems[1]

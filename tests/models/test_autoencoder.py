@@ -134,3 +134,16 @@ def test_few_adam_steps_reduce_reconstruction_error():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bf16_autocast_keeps_cell_state_in_float32_and_stays_close():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**REFERENCE), n_lines=4, size=8).eval()
+    x = torch.rand(2, 4, 1, 8, 8)
+    with torch.no_grad():
+        full = model(x).recon
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(x).recon
+            seq, (h, c) = model.encoder[0](x)
+    assert c.dtype == torch.float32 and h.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), full, atol=2e-2, rtol=0)

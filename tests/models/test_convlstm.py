@@ -147,6 +147,7 @@ def test_peephole_needs_size_and_kernel_must_be_odd():
         ConvLSTM(1, 2, 4)
 
 
+@pytest.mark.slow
 def test_fused_gates_compute_the_same_function():
     torch.manual_seed(7)
     eager = ConvLSTM(2, 3, 3, peephole=True, size=(5, 5))
@@ -157,6 +158,7 @@ def test_fused_gates_compute_the_same_function():
     torch.testing.assert_close(fused(x)[0], eager(x)[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_equals_keras_convlstm2d_with_copied_weights():
     keras = pytest.importorskip("keras")
     pytest.importorskip("tensorflow")

@@ -155,6 +155,14 @@ def test_ddp_with_two_cpu_processes(tiny_store, tmp_path):
     assert load_model(run / "model.safetensors").config.trainer.devices == 2
     metrics = pd.read_csv(run / "logs/metrics.csv")
     n_train = (pd.read_parquet(run / "split.parquet").split == "train").sum()
-    steps_per_epoch = -(-(-(-n_train // 2)) // 4)  # each rank sees half the galaxies
+    per_rank = (n_train + 1) // 2  # each rank sees half the galaxies
+    steps_per_epoch = (per_rank + 3) // 4  # batch size 4
     assert metrics.dropna(subset=["val_loss"]).step.tolist() == [
         steps_per_epoch - 1, 2 * steps_per_epoch - 1]
+
+
+def test_validation_every_n_batches(tiny_store, tmp_path):
+    cfg = tiny_config(model={"kind": "ae"}, trainer={"max_epochs": 2, "val_every_n_batches": 2})
+    train(tiny_store, cfg, tmp_path / "run")
+    val = pd.read_csv(tmp_path / "run/logs/metrics.csv").dropna(subset=["val_loss"])
+    assert val.step.tolist() == [1, 3, 5]  # 3 batches per epoch: after batches 2, 4 and 6

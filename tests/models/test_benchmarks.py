@@ -1,0 +1,55 @@
+"""Smoke tests of the model benchmarks on tiny sizes (the real runs are in BENCHMARKS.md)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def bench_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+
+
+def test_reference_flop_formula_matches_peers_table(bench_path):
+    from bench_convlstm import forward_flops
+
+    assert forward_flops(32) / 1e9 == pytest.approx(5.43, abs=0.01)
+    assert forward_flops(64) / 1e9 == pytest.approx(21.7, abs=0.05)
+
+
+def test_textbook_peer_computes_the_same_function(bench_path):
+    import torch
+    from bench_convlstm import make_batch, reference_model
+    from peers.textbook_convlstm import TextbookAutoencoder
+
+    ours = reference_model(8).eval()
+    peer = TextbookAutoencoder()
+    peer.copy_from(ours)
+    assert sum(p.numel() for p in peer.parameters()) == 139_809
+    x = torch.from_numpy(make_batch(8))
+    with torch.no_grad():
+        torch.testing.assert_close(peer(x), ours(x).recon, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_runs_on_cpu(bench_path, tmp_path):
+    from bench_gpu import main
+
+    out = tmp_path / "gpu.json"
+    assert main(["--device", "cpu", "--quick", "--presets", "reference", "--variants", "eager",
+                 "--modes", "infer", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    runs = {(r["model"], r["dtype"]): r for r in result["runs"]}
+    assert set(runs) == {("reference", "fp32"), ("reference", "bf16"), ("textbook", "fp32"),
+                         ("textbook", "bf16")}
+    for run in runs.values():
+        assert run["samples_per_s"] > 0 and 0 < run["mfu"] and run["flops_per_sample"] > 0
+    # linecube skips the repeated decoder input convolution: fewer FLOPs than the textbook peer
+    assert (runs[("reference", "fp32")]["flops_per_sample"]
+            < runs[("textbook", "fp32")]["flops_per_sample"])
+    assert "reference/eager/fp32/infer" in result["speedup_vs_textbook_fp32"]
+    sys.modules.pop("bench_gpu", None)
