@@ -247,7 +247,7 @@ def keras_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 32])
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
     parser.add_argument("--modes", nargs="+", default=["train", "infer"],
                         choices=["train", "infer"])
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             ref = Path(tmp) / f"ref{size}.npz"
             write_reference(size, ref)
-            warmup, timed = (1, 2) if args.quick else ((2, 4) if size >= 64 else (2, 8))
+            warmup, timed = (1, 2) if args.quick else ((2, 3) if size >= 64 else (2, 5))
             for mode in args.modes:
                 for impl in impls:
                     extra = ["--sizes", str(size), "--mode", mode, "--warmup", str(warmup),
@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                             "conv_bfloat16" if "bf16" in impl else "conv_float32")
                         run["fraction_of_conv"] = run["gflops"] / rate if rate else None
                     results["runs"].append(run)
+                    if args.out:  # partial results survive an interrupted run
+                        args.out.write_text(json.dumps(results, indent=1))
                     print(json.dumps(run if "error" in run else
                                      {k: v for k, v in run.items() if k != "losses"}), flush=True)
     results["load_average_end"] = os.getloadavg()[0]

@@ -123,11 +123,11 @@ def write_file(args: tuple[int, str]) -> int:
         hdr.update(PLATEIFU=plateifu, MANGAID=f"1-{100000 + i}", OBJRA=180.0 + i * 1e-3,
                    IFUDSGN=str(IFUS[i % len(IFUS)]), PLATEID=7000 + i // len(IFUS))
         primary = fits.PrimaryHDU(header=hdr)
-        primary.add_checksum()
-        buf = io.BytesIO()
-        primary.writeto(buf)
-        assert len(buf.getvalue()) == len(head), "the primary header changed size"
-        data = gzip.compress(buf.getvalue(), mtime=0)
+        primary.header.set("EXTEND", True, after="NAXIS")  # the constructor drops it
+        primary.add_checksum(when="HDU checksum")
+        new_head = primary.header.tostring().encode("ascii")
+        assert len(new_head) == len(head), "the primary header changed size"
+        data = gzip.compress(new_head, mtime=0)
         data += (Path(folder) / f"body-{k}.gz").read_bytes()
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)

@@ -273,8 +273,9 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
     best_score = trainer.checkpoint_callback.best_model_score
     model_path = run_dir / "model.safetensors"
     if trainer.is_global_zero:
-        state = torch.load(best_ckpt, map_location="cpu", weights_only=True)["state_dict"]
-        task.load_state_dict(state)
+        if best_ckpt:  # else no validation ran (e.g. max_time_minutes hit first): last weights
+            state = torch.load(best_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+            task.load_state_dict(state)
         save_model(model_path, task.model, config, datamodule.meta)
     return TrainResult(run_dir=run_dir, model_path=model_path,
                        best_val_loss=float(best_score) if best_score is not None else float("nan"),
