@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nearest neighbours listed per galaxy (default 8)")
     parser.add_argument("--thumb-line", default=None,
                         help="line shown in hover thumbnails (default Ha-6564)")
+    parser.add_argument("--panel-size", type=int, default=32,
+                        help="largest map side (pixels) in the galaxy panels; larger maps are "
+                        "block-averaged (default 32)")
     parser.add_argument("--serve", action="store_true",
                         help="serve the page on 127.0.0.1 after writing it")
     parser.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765)")
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ConfigError("--k must be >= 1")
     index = build_explorer(args.analysis_dir, args.out, k=args.k, labels=args.labels,
-                           label_columns=args.label_columns, thumb_line=args.thumb_line)
+                           label_columns=args.label_columns, thumb_line=args.thumb_line,
+                           panel_size=args.panel_size)
     print(f"explorer written to {index}")
     if args.serve:
         server = serve(index.parent, args.port)

@@ -4,7 +4,7 @@ Files are fetched over several connections (threads) with retries and exponentia
 Each download goes to ``NAME.part`` next to its destination; an interrupted download (a dropped
 connection, a killed run) is resumed from where it stopped with an HTTP ``Range`` request. When
 complete, the file is checked (the whole gzip stream, and every FITS HDU's ``CHECKSUM`` and
-``DATASUM``) and only then renamed to its final name, so a file with its final name is always
+``DATASUM``; a ``.gz`` file is decompressed in memory for this) and only then renamed to its final name, so a file with its final name is always
 complete and verified; such files are skipped by later runs.
 
 The SAS layout (format doc §1) below the base URL is
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import io
 import os
 import re
 import time
@@ -101,19 +102,18 @@ def maps_url(plateifu: str, base_url: str = SAS_DR17, daptype: str = DEFAULT_DAP
 def verify_file(path: str | Path) -> None:
     """Check a downloaded file; raise ``InputFileError`` naming the problem.
 
-    A ``.gz`` file is decompressed to its end (which checks the gzip CRC and length). A FITS
-    file (``.fits`` or ``.fits.gz``) must open with astropy, and every HDU that carries
-    ``CHECKSUM``/``DATASUM`` must match them.
+    A ``.gz`` file is decompressed in memory in one pass, which checks the gzip CRC and length.
+    A FITS file (``.fits`` or ``.fits.gz``) must then open with astropy, and every HDU that
+    carries ``CHECKSUM``/``DATASUM`` must match them.
     """
     from astropy.io import fits
 
     path = Path(path)
     name = path.name.removesuffix(".part")
+    source: Path | io.BytesIO = path
     if name.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as fh:
-                while fh.read(_CHUNK):
-                    pass
+        try:  # astropy would re-decompress from the start at every backward seek
+            source = io.BytesIO(gzip.decompress(path.read_bytes()))
         except EOFError:
             raise InputFileError(path, "truncated gzip stream") from None
         except (OSError, zlib.error) as exc:
@@ -121,7 +121,7 @@ def verify_file(path: str | Path) -> None:
     if ".fits" not in name:
         return
     try:
-        with fits.open(path, lazy_load_hdus=False, memmap=False) as hdul:
+        with fits.open(source, memmap=False) as hdul:
             for i, hdu in enumerate(hdul):
                 where = f"HDU {i} ({hdu.name})"
                 if "DATASUM" in hdu.header and hdu.verify_datasum() == 0:

@@ -164,4 +164,4 @@ class AutoencoderTask(L.LightningModule):
                 min_lr=opt_cfg.min_lr)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "epoch",
-                                 "monitor": "val_loss"}}
+                                 "monitor": "val_loss", "strict": False}}

@@ -7,7 +7,8 @@
       data.js              ``window.LINECUBE_DATA``: IDs, UMAP, scores, classes, neighbours
       thumbs/sheet_NNN.png hover thumbnails, ``SHEET_COLS`` x ``SHEET_COLS`` tiles per sheet
       galaxies/ROW.png     per-galaxy panel: rows input / reconstruction / residual / error,
-                           one column per line, and the BPT map after the last line
+                           one column per line, and the BPT map after the last line (maps
+                           block-averaged to at most ``panel_size`` pixels)
 
 Strings from files reach the page only through ``data.js`` and are inserted with
 ``textContent``, never as HTML. ``serve`` serves the folder on 127.0.0.1 only.
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
                    labels: str | Path | None = None, label_columns: list[str] | None = None,
                    thumb_size: int = 48, thumb_line: str | None = None,
-                   title: str = "linecube explorer") -> Path:
+                   panel_size: int = 32, title: str = "linecube explorer") -> Path:
     """Write the explorer page of ``analysis_dir`` into ``out``.
 
     Args:
@@ -65,6 +66,8 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
             AGN VAC flags present).
         thumb_size: side of a hover thumbnail in pixels.
         thumb_line: the line shown in thumbnails (default ``Ha-6564`` if present, else the first).
+        panel_size: largest side in pixels of a map in the galaxy panels; larger maps are
+            block-averaged by an integer factor (the report keeps full resolution).
         title: the page title.
 
     Returns:
@@ -76,6 +79,8 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
                              "no umap_x/umap_y columns; run `linecube umap` first")
     if thumb_line is None:
         thumb_line = "Ha-6564" if "Ha-6564" in results.lines else results.lines[0]
+    if panel_size < 4:
+        raise ConfigError(f"panel_size must be at least 4 pixels, got {panel_size}")
     if thumb_line not in results.lines:
         raise ConfigError(f"thumb_line {thumb_line!r} is not one of the lines {results.lines}")
     out = Path(out)
@@ -85,7 +90,8 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
     (out / "galaxies").mkdir(parents=True, exist_ok=True)
     (out / "thumbs").mkdir(exist_ok=True)
     neighbours, distances = nearest_neighbours(results.latents(), k)
-    sheets = _write_images(results, out, thumb_size, results.lines.index(thumb_line))
+    sheets = _write_images(results, out, thumb_size, results.lines.index(thumb_line),
+                           panel_size)
     data = _page_data(results, neighbours, distances, sheets, thumb_size, thumb_line, title)
     payload = "window.LINECUBE_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n"
     write_page_file(out / "data.js", payload.encode("utf-8"))
@@ -144,6 +150,32 @@ def _indices(values: np.ndarray, cmap: str, lo: float, hi: float, valid: np.ndar
     return out[::-1]
 
 
+def downsample(maps: GalaxyMaps, factor: int) -> GalaxyMaps:
+    """Block-average the maps of a galaxy by ``factor`` (for display only).
+
+    Each output spaxel is the mean of the valid spaxels of its ``factor`` x ``factor`` block,
+    and it is valid if any of them is. BPT codes take the block's first spaxel. Edges that do
+    not fill a block are dropped.
+    """
+    if factor <= 1:
+        return maps
+    n_lines, h, w = maps.x.shape
+    h, w = h // factor * factor, w // factor * factor
+    shape = (n_lines, h // factor, factor, w // factor, factor)
+    weight = maps.weight[:, :h, :w].reshape(shape)
+    count = weight.sum(axis=(2, 4))
+
+    def mean(data):
+        if data is None:
+            return None
+        total = np.where(weight, data[:, :h, :w].reshape(shape), 0).sum(axis=(2, 4))
+        return (total / np.maximum(count, 1)).astype(np.float32)
+
+    bpt = None if maps.bpt is None else maps.bpt[:h:factor, :w:factor]
+    return GalaxyMaps(x=mean(maps.x), weight=count > 0, recon=mean(maps.recon),
+                      error=mean(maps.error), bpt=bpt)
+
+
 def panel_image(maps: GalaxyMaps, lim: dict | None = None) -> Image.Image:
     """Palette image of a galaxy: rows input / recon / residual / error, one column per line
     and one more for the BPT map (first row), tiles separated by 1 white pixel.
@@ -176,8 +208,8 @@ def panel_image(maps: GalaxyMaps, lim: dict | None = None) -> Image.Image:
     return out
 
 
-def _write_images(results: AnalysisResults, out: Path, thumb_size: int, thumb_index: int
-                  ) -> list[str]:
+def _write_images(results: AnalysisResults, out: Path, thumb_size: int, thumb_index: int,
+                  panel_size: int) -> list[str]:
     """Write ``galaxies/ROW.png`` and the thumbnail sheets; returns the sheet paths."""
     from tqdm import tqdm
 
@@ -189,7 +221,9 @@ def _write_images(results: AnalysisResults, out: Path, thumb_size: int, thumb_in
         for start in range(0, n, BLOCK):
             for row, maps in enumerate(results.galaxies(start, min(start + BLOCK, n)), start):
                 lim = map_limits(maps)
-                _save_png(panel_image(maps, lim), out / "galaxies" / f"{row}.png")
+                factor = -(-maps.x.shape[-1] // panel_size)  # ceil: tiles of <= panel_size px
+                _save_png(panel_image(downsample(maps, factor), lim),
+                          out / "galaxies" / f"{row}.png")
                 j = thumb_index
                 tile = Image.fromarray(_indices(maps.x[j], "viridis", lim["lo"][j],
                                                 lim["hi"][j], maps.weight[j]), mode="P")
@@ -269,7 +303,7 @@ def _page_data(results: AnalysisResults, neighbours: np.ndarray, distances: np.n
         "panel": {"rows": [name for name, data in (
             ("input", maps.x), ("reconstruction", maps.recon), ("residual", maps.residual),
             ("spaxel error", maps.error)) if data is not None],
-            "size": int(maps.x.shape[-1]), "bpt": maps.bpt is not None,
+            "bpt": maps.bpt is not None,
             "bpt_classes": list(BPT_CLASSES), "bpt_colours": list(BPT_COLOURS)},
     }
 

@@ -104,10 +104,13 @@ def _table_html(df: pd.DataFrame) -> str:
         for value in record:
             if isinstance(value, float | np.floating):
                 cells.append(f"<td>{value:.4g}</td>")
+            elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+                cells.append(f"<td>{value}</td>")
             else:
                 cells.append(f'<td class="text">{html.escape(str(value))}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _top_html(results: AnalysisResults, top: int, fig_dir: Path) -> str:

@@ -3,7 +3,8 @@
 The layout is documented in ``docs/analysis.md``: ``analysis.json``, ``catalogue.parquet``,
 ``latents.zarr`` (``mu``), ``recon.zarr`` (``recon``, optional), ``spaxel_error.zarr``
 (``error``), ``bpt_maps.zarr`` (``bpt``) and ``evaluation/`` (CSV tables, PNG plots). Maps are
-read lazily, one galaxy at a time, so a survey of any size can be shown.
+read lazily, a block of galaxies at a time, so a survey of any size can be shown. A label table
+(``read_labels``) adds class columns for display without changing the analysis directory.
 """
 
 from __future__ import annotations

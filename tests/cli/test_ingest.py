@@ -54,3 +54,10 @@ def test_ingest_verb_on_a_local_process_cluster(tmp_path, maps_file, capsys):
     assert main(["ingest", str(tmp_path / "maps"), "--out", str(tmp_path / "store"),
                  "--workers", "1", "-o", "lines=strong", "-o", "size=16", "--no-progress"]) == 0
     assert len(Store.open(tmp_path / "store")) == 1
+
+
+def test_workers_and_scheduler_together_is_an_error(tmp_path, maps_file, scheduler, capsys):
+    maps_file(name="maps/manga-8485-1901.fits.gz")
+    assert main(["ingest", str(tmp_path / "maps"), "--out", str(tmp_path / "store"),
+                 "--scheduler", scheduler, "--workers", "2", "--no-progress"]) == 2
+    assert "--workers sizes the local cluster" in capsys.readouterr().err

@@ -53,3 +53,19 @@ def test_kl_warmup_and_validation_beta():
 def test_epoch_seed_differs_by_epoch_and_rank():
     seeds = {epoch_seed(0, e, r) for e in range(3) for r in range(2)}
     assert len(seeds) == 6 and epoch_seed(0, 1, 0) == epoch_seed(0, 1, 0)
+
+
+@pytest.mark.parametrize("schedule,cls", [
+    ("step", torch.optim.lr_scheduler.StepLR),
+    ("cosine", torch.optim.lr_scheduler.CosineAnnealingLR),
+    ("plateau", torch.optim.lr_scheduler.ReduceLROnPlateau),
+])
+def test_schedules(schedule, cls):
+    cfg = TrainConfig.model_validate({"model": {"kind": "ae", "hidden": [4], "latent_dim": 2},
+                                      "optim": {"schedule": schedule, "lr": 0.01,
+                                                "weight_decay": 1e-4}})
+    out = AutoencoderTask(cfg, n_lines=2, size=4).configure_optimizers()
+    assert isinstance(out["lr_scheduler"]["scheduler"], cls)
+    assert out["optimizer"].param_groups[0]["weight_decay"] == 1e-4
+    none = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"schedule": "none"})})
+    assert isinstance(AutoencoderTask(none, 2, 4).configure_optimizers(), torch.optim.Adam)

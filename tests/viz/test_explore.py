@@ -8,8 +8,14 @@ import pytest
 
 from linecube.cli import main
 from linecube.errors import InputFileError
-from linecube.viz.explore import build_explorer, nearest_neighbours, panel_image, serve
-from linecube.viz.results import AnalysisResults
+from linecube.viz.explore import (
+    build_explorer,
+    downsample,
+    nearest_neighbours,
+    panel_image,
+    serve,
+)
+from linecube.viz.results import AnalysisResults, GalaxyMaps
 
 
 def read_data(page_dir):
@@ -56,6 +62,27 @@ def test_panel_image_layout(analysis_dir):
     pixels = np.asarray(image)
     assert pixels[0, 0] == 1  # corner spaxel is masked (grey), y axis flipped for display
     assert pixels[16, :].max() == 0  # white gap between rows
+
+
+def test_downsample_averages_valid_spaxels_only():
+    x = np.arange(2 * 5 * 5, dtype="f4").reshape(2, 5, 5)
+    weight = np.ones_like(x, bool)
+    weight[0, 0, 0] = False  # excluded from its block's mean
+    weight[1, :2, :2] = False  # a fully masked block stays masked
+    bpt = np.arange(25, dtype="i1").reshape(5, 5)
+    small = downsample(GalaxyMaps(x=x, weight=weight, recon=x, error=None, bpt=bpt), 2)
+    assert small.x.shape == (2, 2, 2) and small.error is None
+    assert small.x[0, 0, 0] == (1 + 5 + 6) / 3 and small.x[0, 1, 1] == (12 + 13 + 17 + 18) / 4
+    assert not small.weight[1, 0, 0] and small.weight[1, 1, 1]
+    np.testing.assert_array_equal(small.bpt, [[0, 2], [10, 12]])
+
+
+def test_large_maps_are_block_averaged_in_panels(analysis_dir, tmp_path):
+    page = build_explorer(analysis_dir, tmp_path / "page", panel_size=8).parent
+    from PIL import Image
+
+    with Image.open(page / "galaxies" / "0.png") as image:
+        assert image.size == (5 * 9 - 1, 4 * 9 - 1)  # 16 px maps shown as 8 px tiles
 
 
 def test_nearest_neighbours_excludes_self_even_with_duplicates():

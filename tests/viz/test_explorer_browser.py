@@ -19,7 +19,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
                 "(apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+from playwright import sync_api  # noqa: E402  (a test dependency: pip install -e ".[test]")
 
 
 @pytest.fixture(scope="module")

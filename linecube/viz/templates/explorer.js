@@ -27,6 +27,7 @@
       console.warn("linecube explorer: stored marks are unreadable and were not loaded", err);
     }
   }
+  const idIndex = new Map(D.plateifu.map((id, i) => [id, i]));
   const isMarked = (i, kind) => Boolean(marks[D.plateifu[i]] && marks[D.plateifu[i]][kind]);
   function setMark(i, kind, value) {
     const id = D.plateifu[i];
@@ -48,9 +49,8 @@
   }
   function marksCsv() {
     const rows = [["plateifu", "mangaid", "rank", "score_combined", "checked", "interesting"]];
-    const byId = new Map(D.plateifu.map((id, i) => [id, i]));
     for (const [id, entry] of Object.entries(marks)) {
-      const i = byId.get(id);
+      const i = idIndex.get(id);
       rows.push([id, i === undefined ? "" : D.mangaid[i], i === undefined ? "" : D.rank[i],
         i === undefined ? "" : D.scores.score_combined[i],
         entry.checked ? 1 : 0, entry.interesting ? 1 : 0]);
@@ -207,6 +207,11 @@
         ctx.rect(sx - r, sy - r, 2 * r, 2 * r);
       }
       ctx.fill();
+    }
+    for (const [id, entry] of Object.entries(marks)) {  // marked galaxies: small outlines
+      const i = idIndex.get(id);
+      if (i === undefined || !visible[i]) continue;
+      ring(i, r + 1.5, entry.interesting ? "#e6a700" : "#777", 1.2);
     }
     if (selected >= 0) {
       for (let n = 0; n < D.k; n++) ring(D.neighbours[selected][n], r + 3, "#ff7f0e", 1.5);
@@ -424,6 +429,7 @@
     $("export").addEventListener("click", exportMarks);
     $("reset-view").addEventListener("click", () => { viewMoved = false; fitView(); });
     $("close-panel").addEventListener("click", () => { $("panel").hidden = true; selected = -1; requestDraw(); });
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("close-panel").click(); });
     $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("search").value); });
     for (const kind of MARKS) {
       $("mark-" + kind).addEventListener("change", (ev) => { if (selected >= 0) setMark(selected, kind, ev.target.checked); });
