@@ -86,7 +86,23 @@ def n_params(preset: str, n_lines: int, size: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def plot(results: dict, path: Path, title: str) -> None:
+def reference_levels(store_path: Path, split_path: Path) -> dict[str, float]:
+    """Validation masked MSE of trivial predictions: all zeros, and the mean training map."""
+    import numpy as np
+
+    from linecube.store import Store
+    data = Store.open(store_path).read(slice(None))
+    split = pd.read_parquet(split_path).sort_values("row").split.to_numpy()
+    x, w = data["x"].astype("f8"), data["weight"].astype("f8")
+    train, val = split == "train", split == "val"
+    mean_map = (x[train] * w[train]).sum(0) / np.maximum(w[train].sum(0), 1)
+
+    def mse(pred):
+        return float((w[val] * (x[val] - pred) ** 2).sum() / w[val].sum())
+    return {"zeros": mse(0.0), "mean training map": mse(mean_map)}
+
+
+def plot(results: dict, levels: dict[str, float], path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,6 +111,8 @@ def plot(results: dict, path: Path, title: str) -> None:
         curve = res["curve"]
         ax.plot([t / 60 for t in curve["elapsed_s"]], curve["val_mse"], marker="o", ms=3,
                 label=f"{preset} ({res['params']:,} params)")
+    for (name, level), style in zip(levels.items(), (":", "--"), strict=True):
+        ax.axhline(level, color="grey", ls=style, lw=1, label=f"predict {name}")
     ax.set_xlabel("training wall time [min]")
     ax.set_ylabel("validation masked MSE (normalised units)")
     ax.set_yscale("log")
@@ -152,17 +170,18 @@ def main() -> None:
     results = {preset: {**summarise(run_dir, budget_s),
                         "params": n_params(preset, len(meta.lines), meta.size)}
                for preset, run_dir in runs.items()}
+    levels = reference_levels(store, next(iter(runs.values())) / "split.parquet")
     load = os.getloadavg()
     info = {"n_galaxies": n_gal, "size": meta.size, "lines": len(meta.lines),
             "budget_minutes": args.budget_minutes, "threads_per_run": args.threads,
             "parallel": not args.sequential, "wall_s": wall, "loadavg_end": load,
-            "command": " ".join(sys.argv), "results": results}
+            "command": " ".join(sys.argv), "reference_val_mse": levels, "results": results}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "time_to_quality.json").write_text(json.dumps(info, indent=2))
     title = (f"{n_gal} simulated galaxies, {len(meta.lines)} lines, {meta.size}x{meta.size}; "
              f"{args.budget_minutes:g} min each, {args.threads} thread(s) each, "
              f"{'concurrent' if not args.sequential else 'sequential'}")
-    plot(results, RESULTS / "time_to_quality.png", title)
+    plot(results, levels, RESULTS / "time_to_quality.png", title)
 
     print(f"\n{title}\n")
     print("| preset | params | steps (batch) | epochs | best val MSE at 25% / 50% / 100% "
@@ -175,6 +194,8 @@ def main() -> None:
               f"{r['epochs']:.2f} | {fmt(r['best_val_mse_at_25pct'])} / "
               f"{fmt(r['best_val_mse_at_50pct'])} / {fmt(r['best_val_mse'])} | "
               f"{fmt(r['final_val_mse'])} |")
+    for name, level in levels.items():
+        print(f"| (predict {name}) | 0 | | | {level:.4g} | {level:.4g} |")
 
 
 if __name__ == "__main__":

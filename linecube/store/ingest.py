@@ -227,13 +227,13 @@ def dask_client(scheduler: Any = None, workers: int | None = None,
     """
     from distributed import Client, LocalCluster
 
+    if scheduler is not None and workers is not None:
+        raise ConfigError("--workers sizes the local cluster; it cannot be used with "
+                          "--scheduler (size the existing cluster instead)")
     if isinstance(scheduler, Client):
         yield scheduler
         return
     if scheduler is not None:
-        if workers is not None:
-            raise ConfigError("--workers sizes the local cluster; it cannot be used with "
-                              "--scheduler (size the existing cluster instead)")
         with Client(scheduler) as client:
             yield client
         return

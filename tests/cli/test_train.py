@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from linecube.cli import main
 from linecube.store import Store, StoreMeta
@@ -31,6 +32,7 @@ def _store(path):
     return path
 
 
+@pytest.mark.slow
 def test_train_verb_runs_resumes_and_reports_errors(tmp_path, capsys):
     store = _store(tmp_path / "store")
     config = tmp_path / "tiny.toml"

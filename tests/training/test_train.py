@@ -31,6 +31,7 @@ def tiny_config(**sections) -> TrainConfig:
     return TrainConfig.model_validate(data)
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run(tiny_store, tmp_path):
     run = tmp_path / "run"
     result = train(tiny_store, tiny_config(), run)
@@ -127,7 +128,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path)
     train(tiny_store, None, killed, resume=True)
     a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)
     b = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 4 or a["epoch"] == b["epoch"]
+    assert a["epoch"] == b["epoch"] == 4
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     for sa, sb in zip(a["optimizer_states"][0]["state"].values(),
