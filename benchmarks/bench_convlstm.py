@@ -210,9 +210,13 @@ def worker_main(args) -> None:
 # --------------------------------------------------------------------------- driver
 
 
+WAIT_POLICY = "PASSIVE"
+
+
 def run_worker(name: str, extra: list[str], timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, *extra]
-    env = os.environ | {"OMP_NUM_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = os.environ | {"OMP_NUM_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2",
+                        "OMP_WAIT_POLICY": WAIT_POLICY}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -254,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     parser.add_argument("--out", type=Path, help="write all results as JSON here")
+    parser.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
+                        help="OpenMP threads of the PyTorch workers sleep (PASSIVE) or spin "
+                             "(ACTIVE) while waiting; spinning collapses on a shared machine")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, help=argparse.SUPPRESS)
@@ -264,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         worker_main(args)
         return 0
 
+    global WAIT_POLICY
+    WAIT_POLICY = args.omp_wait_policy
     impls = [i for i in args.impls if i != "keras" or keras_available()]
     if "keras" in args.impls and "keras" not in impls:
         print("keras: tensorflow/keras not installed (pip install 'linecube[tensorflow]'); skipped")
     load = os.getloadavg()[0]
     print(f"load average at start: {load:.2f}")
-    results: dict = {"load_average_start": load, "rates": run_worker("rates", [], args.timeout),
+    results: dict = {"load_average_start": load, "omp_wait_policy": WAIT_POLICY, "rates": run_worker("rates", [], args.timeout),
                      "runs": []}
     print("CPU rates (GFLOP/s):", json.dumps(results["rates"]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,7 +318,7 @@ def report(results: dict) -> str:
     rates = results["rates"]
     lines = [
         "CPU: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()
-                            if isinstance(v, float)),
+                            if k.startswith(("conv", "matmul"))),
         "",
         "| impl | H=W | mode | samples/s (median) | best | GFLOP/s | of conv peak | "
         "peak RSS MB | max abs diff vs linecube | final loss |",

@@ -72,26 +72,46 @@ def bench(n, dim, n_queries, k, max_tree_size, seed=0):
         if reference is None:
             reference = found
         agree = float((found == reference).mean())
-        rows.append({"n": n, "dim": dim, "method": name, "build_s": build,
-                     "query_ms_median": 1e3 * float(np.median(times)),
-                     "query_ms_p90": 1e3 * float(np.percentile(times, 90)), "agree": agree})
-        print(f"n={n:>8} D={dim:>3} {name:<34} build {build:8.3f} s  "
-              f"query median {rows[-1]['query_ms_median']:8.3f} ms  p90 "
-              f"{rows[-1]['query_ms_p90']:8.3f} ms  agree {agree:.3f}", flush=True)
+        rows.append(
+            {
+                "n": n,
+                "dim": dim,
+                "method": name,
+                "build_s": build,
+                "query_ms_median": 1e3 * float(np.median(times)),
+                "query_ms_p90": 1e3 * float(np.percentile(times, 90)),
+                "agree": agree,
+            }
+        )
+        print(
+            f"n={n:>8} D={dim:>3} {name:<34} build {build:8.3f} s  "
+            f"query median {rows[-1]['query_ms_median']:8.3f} ms  p90 "
+            f"{rows[-1]['query_ms_p90']:8.3f} ms  agree {agree:.3f}",
+            flush=True,
+        )
     return rows
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (set OMP/OPENBLAS_NUM_THREADS for numpy likewise)")
-    parser.add_argument("--max-tree-size", type=float, default=2e7,
-                        help="skip the trees when n*D exceeds this (they lose by then)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (set OMP/OPENBLAS_NUM_THREADS for numpy likewise)",
+    )
+    parser.add_argument(
+        "--max-tree-size",
+        type=float,
+        default=2e7,
+        help="skip the trees when n*D exceeds this (they lose by then)",
+    )
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

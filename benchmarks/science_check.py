@@ -48,13 +48,20 @@ def train_model(store: Path, run_dir: Path, kind: str, args) -> Path:
     model_path = run_dir / "model.safetensors"
     if step(f"train {kind}", model_path.is_file()):
         model = ModelConfig(kind=kind, stem_channels=4, hidden=[8, 16], latent_dim=args.latent_dim)
-        cfg = TrainConfig.model_validate({
-            "model": model.model_dump(),
-            "data": {"batch_size": 32, "seed": args.seed, "in_memory": True},
-            "loss": {"kind": "l1"},
-            "trainer": {"max_epochs": args.epochs, "max_time_minutes": args.max_train_minutes,
-                        "seed": args.seed, "progress_bar": False,
-                        "early_stopping_patience": None}})
+        cfg = TrainConfig.model_validate(
+            {
+                "model": model.model_dump(),
+                "data": {"batch_size": 32, "seed": args.seed, "in_memory": True},
+                "loss": {"kind": "l1"},
+                "trainer": {
+                    "max_epochs": args.epochs,
+                    "max_time_minutes": args.max_train_minutes,
+                    "seed": args.seed,
+                    "progress_bar": False,
+                    "early_stopping_patience": None,
+                },
+            }
+        )
         result = train(store, cfg, run_dir)
         print(f"  {kind}: {result.epochs} epochs, best val loss {result.best_val_loss:.4f}")
     return model_path
@@ -66,22 +73,37 @@ def analyse(store: Path, model_path: Path, out: Path) -> None:
     from linecube.store import Store
     from linecube.training.modelfile import load_model
 
-    if step(f"embed + score {out.name}", (out / "catalogue.parquet").is_file()
-            and "score_combined" in pd.read_parquet(out / "catalogue.parquet")):
+    if step(
+        f"embed + score {out.name}",
+        (out / "catalogue.parquet").is_file()
+        and "score_combined" in pd.read_parquet(out / "catalogue.parquet"),
+    ):
         loaded = load_model(model_path)
-        embed(loaded.model, Store.open(store), out, EmbedConfig(batch_size=64),
-              model_path=model_path, model_store_meta=loaded.store_meta, progress=False)
+        embed(
+            loaded.model,
+            Store.open(store),
+            out,
+            EmbedConfig(batch_size=64),
+            model_path=model_path,
+            model_store_meta=loaded.store_meta,
+            progress=False,
+        )
         score(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/linecube-science"))
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--size", type=int, default=32, help="map size of the store")
-    parser.add_argument("--pixel-scale", type=float, default=1.0,
-                        help="arcsec per pixel (1.0 = 2x2 binning, keeps the whole IFU at 32)")
+    parser.add_argument(
+        "--pixel-scale",
+        type=float,
+        default=1.0,
+        help="arcsec per pixel (1.0 = 2x2 binning, keeps the whole IFU at 32)",
+    )
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-train-minutes", type=float, default=12.0)
     parser.add_argument("--latent-dim", type=int, default=16)
@@ -102,8 +124,13 @@ def main() -> None:
     if step(f"simulate {args.n} galaxies", (sim / "truth.parquet").is_file()):
         print(" ", simulate_survey(sim, args.n, seed=args.seed, workers=args.workers))
     if step("ingest", (store / "store.json").is_file()):
-        report = ingest([sim / "maps"], store, PreprocessConfig(size=args.size, pixel_scale=args.pixel_scale),
-                        workers=args.workers, progress=False)
+        report = ingest(
+            [sim / "maps"],
+            store,
+            PreprocessConfig(size=args.size, pixel_scale=args.pixel_scale),
+            workers=args.workers,
+            progress=False,
+        )
         print(" ", report)
     convlstm = train_model(store, out / "run_convlstm", "ae", args)
     conv2d = train_model(store, out / "run_conv2d", "conv2d", args)
@@ -113,13 +140,21 @@ def main() -> None:
         run_bpt(out / "analysis", progress=False)
 
     step("evaluate", False)
-    common = dict(compare=["pca", "ratio_iforest", f"conv2d={out / 'analysis_conv2d'}"],
-                  scores=["score_recon", "score_iforest", "score_knn", "score_lof", "score_combined"],
-                  n_bootstrap=args.n_bootstrap, seed=args.seed, top_k=20)
-    per_class = evaluate(out / "analysis", sim / "truth.parquet", EvaluateConfig(
-        label_column="class", per_class=True, **common))["metrics"]
-    agn = evaluate(out / "analysis", sim / "truth.parquet", EvaluateConfig(
-        label_column="is_agn", **common))["metrics"]
+    common = dict(
+        compare=["pca", "ratio_iforest", f"conv2d={out / 'analysis_conv2d'}"],
+        scores=["score_recon", "score_iforest", "score_knn", "score_lof", "score_combined"],
+        n_bootstrap=args.n_bootstrap,
+        seed=args.seed,
+        top_k=20,
+    )
+    per_class = evaluate(
+        out / "analysis",
+        sim / "truth.parquet",
+        EvaluateConfig(label_column="class", per_class=True, **common),
+    )["metrics"]
+    agn = evaluate(
+        out / "analysis", sim / "truth.parquet", EvaluateConfig(label_column="is_agn", **common)
+    )["metrics"]
     agn["label"] = "is_agn"
     metrics = pd.concat([per_class, agn], ignore_index=True)
     metrics = metrics[metrics["score"].isin(METHODS)]

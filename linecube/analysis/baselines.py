@@ -18,8 +18,9 @@ def _batches(n: int, size: int):
         yield start, min(start + size, n)
 
 
-def pca_scores(store: Store, n_components: int, batch_size: int = 256,
-               error: str = "l1") -> np.ndarray:
+def pca_scores(
+    store: Store, n_components: int, batch_size: int = 256, error: str = "l1"
+) -> np.ndarray:
     """Reconstruction error of each galaxy under a PCA of the flattened maps.
 
     The PCA (incremental, so memory stays flat) is fitted on every galaxy of the store with
@@ -53,7 +54,7 @@ def pca_scores(store: Store, n_components: int, batch_size: int = 256,
         data = store.read(slice(start, stop))
         x = data["x"].reshape(stop - start, -1)
         diff = pca.inverse_transform(pca.transform(x)) - x
-        err = np.abs(diff) if error == "l1" else diff ** 2
+        err = np.abs(diff) if error == "l1" else diff**2
         w = data["weight"].reshape(stop - start, -1).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             scores[start:stop] = (err * w).sum(axis=1) / w.sum(axis=1)
@@ -80,7 +81,7 @@ def ratio_features(fluxes: np.ndarray, lines: list[str], reference: str = "Ha-65
         raise ConfigError(f"the line-ratio baseline needs {reference} among the lines")
     ref = lines.index(reference)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.delete(fluxes, ref, axis=1) / fluxes[:, ref:ref + 1]
+        ratio = np.delete(fluxes, ref, axis=1) / fluxes[:, ref : ref + 1]
     ratio = np.where(np.isfinite(ratio) & (ratio > RATIO_FLOOR), ratio, RATIO_FLOOR)
     return np.log10(ratio)
 

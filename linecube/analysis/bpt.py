@@ -33,12 +33,25 @@ BPT_LINES = ("Hb-4862", "OIII-5008", "OI-6302", "Ha-6564", "NII-6585", "SII-6718
 
 # int8 codes of bpt_maps.zarr; -1 marks spaxels without data in every BPT line.
 NO_DATA, INVALID, SF, COMPOSITE, SEYFERT, LINER, AMBIGUOUS = -1, 0, 1, 2, 3, 4, 5
-BPT_NAMES = {NO_DATA: "no_data", INVALID: "invalid", SF: "SF", COMPOSITE: "composite",
-             SEYFERT: "Seyfert", LINER: "LINER", AMBIGUOUS: "ambiguous"}
+BPT_NAMES = {
+    NO_DATA: "no_data",
+    INVALID: "invalid",
+    SF: "SF",
+    COMPOSITE: "composite",
+    SEYFERT: "Seyfert",
+    LINER: "LINER",
+    AMBIGUOUS: "ambiguous",
+}
 
 WHAN_INVALID, WHAN_SF, WHAN_SAGN, WHAN_WAGN, WHAN_RETIRED, WHAN_PASSIVE = 0, 1, 2, 3, 4, 5
-WHAN_NAMES = {WHAN_INVALID: "invalid", WHAN_SF: "SF", WHAN_SAGN: "strong_AGN",
-              WHAN_WAGN: "weak_AGN", WHAN_RETIRED: "retired", WHAN_PASSIVE: "passive"}
+WHAN_NAMES = {
+    WHAN_INVALID: "invalid",
+    WHAN_SF: "SF",
+    WHAN_SAGN: "strong_AGN",
+    WHAN_WAGN: "weak_AGN",
+    WHAN_RETIRED: "retired",
+    WHAN_PASSIVE: "passive",
+}
 
 
 def kauffmann03(x):
@@ -108,8 +121,9 @@ def classify_ratios(n2, s2, o1, o3) -> np.ndarray:
     return codes
 
 
-def classify_fluxes(flux: dict[str, np.ndarray], snr: dict[str, np.ndarray],
-                    sn_min: float = 3.0) -> np.ndarray:
+def classify_fluxes(
+    flux: dict[str, np.ndarray], snr: dict[str, np.ndarray], sn_min: float = 3.0
+) -> np.ndarray:
     """BPT class codes from physical line fluxes (any common scale cancels).
 
     Args:
@@ -125,9 +139,12 @@ def classify_fluxes(flux: dict[str, np.ndarray], snr: dict[str, np.ndarray],
         ok &= np.isfinite(flux[name]) & (flux[name] > 0) & (snr[name] >= sn_min)
     with np.errstate(divide="ignore", invalid="ignore"):
         ha, hb = flux["Ha-6564"], flux["Hb-4862"]
-        ratios = [np.log10(flux["NII-6585"] / ha),
-                  np.log10((flux["SII-6718"] + flux["SII-6732"]) / ha),
-                  np.log10(flux["OI-6302"] / ha), np.log10(flux["OIII-5008"] / hb)]
+        ratios = [
+            np.log10(flux["NII-6585"] / ha),
+            np.log10((flux["SII-6718"] + flux["SII-6732"]) / ha),
+            np.log10(flux["OI-6302"] / ha),
+            np.log10(flux["OIII-5008"] / hb),
+        ]
     ratios = [np.where(ok, r, np.nan) for r in ratios]
     return classify_ratios(*ratios)
 
@@ -172,12 +189,17 @@ def aperture_mask(size: int, radius_pix: float) -> np.ndarray:
     """(size, size) bool disc of ``radius_pix`` around the IFU centre pixel (size // 2)."""
     yy, xx = np.mgrid[:size, :size]
     c = size // 2
-    return (yy - c) ** 2 + (xx - c) ** 2 <= radius_pix ** 2
+    return (yy - c) ** 2 + (xx - c) ** 2 <= radius_pix**2
 
 
-def classify_galaxies(flux: np.ndarray, sigma: np.ndarray, valid: np.ndarray,
-                      lines: list[str], aperture: np.ndarray, sn_min: float
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def classify_galaxies(
+    flux: np.ndarray,
+    sigma: np.ndarray,
+    valid: np.ndarray,
+    lines: list[str],
+    aperture: np.ndarray,
+    sn_min: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-spaxel maps and per-galaxy (aperture) BPT classes.
 
     Args:
@@ -188,28 +210,32 @@ def classify_galaxies(flux: np.ndarray, sigma: np.ndarray, valid: np.ndarray,
 
     Returns:
         ``(maps (B, H, W) int8, galaxy codes (B,) int8, aperture fluxes (B, 7))`` (fluxes in
-        the order of :data:`BPT_LINES`, summed over aperture spaxels valid in all of them); spaxels invalid in every BPT line
-        are ``NO_DATA``; a galaxy whose aperture holds no spaxel valid in all BPT lines is
-        ``INVALID``.
+        the order of :data:`BPT_LINES`, summed over aperture spaxels valid in all of them);
+        spaxels invalid in every BPT line are ``NO_DATA``; a galaxy whose aperture holds no
+        spaxel valid in all BPT lines is ``INVALID``.
     """
     pos = [lines.index(name) for name in BPT_LINES]
     f, s, v = flux[:, pos], sigma[:, pos], valid[:, pos]
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(v, f / s, np.nan)
-    maps = classify_fluxes(_by_line(np.moveaxis(np.where(v, f, np.nan), 1, 0)),
-                           _by_line(np.moveaxis(snr, 1, 0)), sn_min)
+    maps = classify_fluxes(
+        _by_line(np.moveaxis(np.where(v, f, np.nan), 1, 0)),
+        _by_line(np.moveaxis(snr, 1, 0)),
+        sn_min,
+    )
     maps[~v.any(axis=1)] = NO_DATA
     common = v.all(axis=1) & aperture  # (B, H, W) spaxels valid in every BPT line
     total = np.where(common[:, None], f, 0.0).sum(axis=(2, 3))
-    noise = np.sqrt(np.where(common[:, None], s ** 2, 0.0).sum(axis=(2, 3)))
+    noise = np.sqrt(np.where(common[:, None], s**2, 0.0).sum(axis=(2, 3)))
     with np.errstate(divide="ignore", invalid="ignore"):
         ap_snr = total / noise
     galaxy = classify_fluxes(_by_line(total.T), _by_line(ap_snr.T), sn_min)
     return maps, galaxy, total
 
 
-def aperture_ew(path: str | Path, center: tuple[float, float], radius_arcsec: float
-                ) -> tuple[float, float]:
+def aperture_ew(
+    path: str | Path, center: tuple[float, float], radius_arcsec: float
+) -> tuple[float, float]:
     """Mean EW(Ha) and EW([NII]6585) [Å] of the unmasked spaxels of a MAPS file's aperture.
 
     Args:
@@ -228,9 +254,9 @@ def aperture_ew(path: str | Path, center: tuple[float, float], radius_arcsec: fl
     channels = channel_names(hdus["EMLINE_GEW"][0])
     ew = hdus["EMLINE_GEW"][1].astype(np.float64)
     mask = hdus["EMLINE_GFLUX_MASK"][1].astype(np.int64)
-    yy, xx = np.mgrid[:ew.shape[1], :ew.shape[2]]
+    yy, xx = np.mgrid[: ew.shape[1], : ew.shape[2]]
     radius = radius_arcsec / NATIVE_PIXEL_SCALE
-    inside = (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius ** 2
+    inside = (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius**2
     out = []
     for name in ("Ha-6564", "NII-6585"):
         if name not in channels:
@@ -241,8 +267,9 @@ def aperture_ew(path: str | Path, center: tuple[float, float], radius_arcsec: fl
     return out[0], out[1]
 
 
-def source_ews(store: Store, radius_arcsec: float, progress: bool = False
-               ) -> tuple[np.ndarray, list[str]]:
+def source_ews(
+    store: Store, radius_arcsec: float, progress: bool = False
+) -> tuple[np.ndarray, list[str]]:
     """(N, 2) aperture EW(Ha), EW([NII]) of every galaxy from its source MAPS file.
 
     Returns:
@@ -256,8 +283,9 @@ def source_ews(store: Store, radius_arcsec: float, progress: bool = False
     needed = {"source", "center_y", "center_x"}
     if not needed <= set(cat.columns):
         return ew, [f"the store catalogue lacks {sorted(needed - set(cat.columns))}"]
-    for i, row in enumerate(tqdm(cat.itertuples(index=False), total=len(cat), desc="whan",
-                                 disable=not progress)):
+    for i, row in enumerate(
+        tqdm(cat.itertuples(index=False), total=len(cat), desc="whan", disable=not progress)
+    ):
         source = str(row.source)
         if not source.lower().endswith((".fits", ".fits.gz")):
             problems.append(f"{row.plateifu}: source {source} is not a MAPS file")
@@ -277,8 +305,9 @@ def _by_line(arrays) -> dict[str, np.ndarray]:
     return dict(zip(BPT_LINES, arrays, strict=True))
 
 
-def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
-            progress: bool = True) -> pd.DataFrame:
+def run_bpt(
+    out, store: Store | str | None = None, cfg: BptConfig | None = None, progress: bool = True
+) -> pd.DataFrame:
     """Classify every galaxy of the store; write ``bpt_maps.zarr`` and ``bpt_class``.
 
     ``whan_class`` needs EW(Ha), which the store's flux maps do not hold: it is computed from
@@ -305,8 +334,10 @@ def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
     lines = list(store.meta.lines)
     missing = [name for name in BPT_LINES if name not in lines]
     if missing:
-        raise CompatibilityError(f"{store.path}: BPT classification needs {', '.join(BPT_LINES)}; "
-                                 f"the store lacks {', '.join(missing)}")
+        raise CompatibilityError(
+            f"{store.path}: BPT classification needs {', '.join(BPT_LINES)}; "
+            f"the store lacks {', '.join(missing)}"
+        )
     n, size = len(store), store.meta.size
     aperture = aperture_mask(size, cfg.aperture_arcsec / pixel_scale(store))
     maps = np.empty((n, size, size), dtype=np.int8)
@@ -316,11 +347,14 @@ def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
         stop = min(start + cfg.batch_size, n)
         phys = physical_maps(store, start, stop)
         maps[start:stop], codes[start:stop], totals[start:stop] = classify_galaxies(
-            phys["flux"], phys["sigma"], phys["valid"], lines, aperture, cfg.sn_min)
+            phys["flux"], phys["sigma"], phys["valid"], lines, aperture, cfg.sn_min
+        )
     adir.write_arrays("bpt_maps.zarr", {"bpt": maps}, chunks={"bpt": (1, size, size)})
     columns = {"bpt_class": np.array([BPT_NAMES[c] for c in codes], dtype=object)}
     with np.errstate(divide="ignore", invalid="ignore"):
-        n2 = np.log10(totals[:, BPT_LINES.index("NII-6585")] / totals[:, BPT_LINES.index("Ha-6564")])
+        n2 = np.log10(
+            totals[:, BPT_LINES.index("NII-6585")] / totals[:, BPT_LINES.index("Ha-6564")]
+        )
     n2[~np.isfinite(n2)] = np.nan
     ew, problems = source_ews(store, cfg.aperture_arcsec, progress)
     whan = classify_whan(n2, ew[:, 0], ew[:, 1])
@@ -328,6 +362,13 @@ def run_bpt(out, store: Store | str | None = None, cfg: BptConfig | None = None,
     names[np.isnan(ew[:, 0])] = "unavailable"
     columns["whan_class"] = names
     cat = adir.write_columns(columns, store)
-    adir.update_info("bpt", {**cfg.model_dump(), "codes": {int(k): v for k, v in BPT_NAMES.items()},
-                             "whan_unavailable": len(problems), "whan_problems": problems[:20]})
+    adir.update_info(
+        "bpt",
+        {
+            **cfg.model_dump(),
+            "codes": {int(k): v for k, v in BPT_NAMES.items()},
+            "whan_unavailable": len(problems),
+            "whan_problems": problems[:20],
+        },
+    )
     return cat

@@ -54,9 +54,15 @@ def recon_score_columns(lines: list[str] | tuple[str, ...]) -> list[str]:
     return ["score_recon"] + [f"score_recon_{name}" for name in lines]
 
 
-def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
-          model_path: str | Path | None = None, model_store_meta: StoreMeta | None = None,
-          progress: bool = True) -> pd.DataFrame:
+def embed(
+    model,
+    store: Store,
+    out: str | Path,
+    cfg: EmbedConfig | None = None,
+    model_path: str | Path | None = None,
+    model_store_meta: StoreMeta | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Embed every galaxy of ``store`` and write the products into the analysis directory.
 
     Args:
@@ -91,8 +97,12 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
     model = model.to(device).eval()
 
     partial = adir.path / PARTIAL
-    stamp = {"store": str(Path(store.path).resolve()), "n": n, "model": str(model_path),
-             "config": cfg.model_dump()}
+    stamp = {
+        "store": str(Path(store.path).resolve()),
+        "n": n,
+        "model": str(model_path),
+        "config": cfg.model_dump(),
+    }
     done = _resume_point(partial, stamp)
     if done == 0:
         shutil.rmtree(partial, ignore_errors=True)
@@ -102,9 +112,14 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
     if "line_sum" not in sums:
         sums.create_array("line_sum", shape=(n, n_lines), dtype="f8", fill_value=0.0)
         sums.create_array("line_weight", shape=(n, n_lines), dtype="f8", fill_value=0.0)
-    groups = {name: zarr.open_group(partial / name, mode="a")
-              for name in ("latents.zarr", "spaxel_error.zarr")
-              + (("recon.zarr",) if cfg.save_recon else ())}
+    products = ("latents.zarr", "spaxel_error.zarr") + (("recon.zarr",) if cfg.save_recon else ())
+    # after a complete pass, a product missing from the partial directory was already moved
+    # into place by an interrupted finalisation
+    groups = {
+        name: zarr.open_group(partial / name, mode="a")
+        for name in products
+        if done < n or (partial / name).exists()
+    }
 
     bar = tqdm(total=n, initial=done, disable=not progress, desc="embed", unit="galaxy")
     with torch.inference_mode():
@@ -115,8 +130,11 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
             output = model(x.unsqueeze(2))
             recon = output.recon.squeeze(2).float()
             mu = output.mu.reshape(stop - start, -1).float().cpu().numpy()
-            logvar = (None if output.logvar is None
-                      else output.logvar.reshape(stop - start, -1).float().cpu().numpy())
+            logvar = (
+                None
+                if output.logvar is None
+                else output.logvar.reshape(stop - start, -1).float().cpu().numpy()
+            )
             diff = recon - x
             err = (diff.abs() if cfg.error == "l1" else diff.square()).cpu().numpy()
             weight = data["weight"].astype(np.float32)
@@ -126,10 +144,12 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
                 if logvar is not None:
                     latents.create_array("logvar", shape=(n, mu.shape[1]), dtype="f4")
                 groups["spaxel_error.zarr"].create_array(
-                    "error", shape=(n, n_lines, size, size), chunks=map_chunks, dtype="f4")
+                    "error", shape=(n, n_lines, size, size), chunks=map_chunks, dtype="f4"
+                )
                 if cfg.save_recon:
                     groups["recon.zarr"].create_array(
-                        "recon", shape=(n, n_lines, size, size), chunks=map_chunks, dtype="f4")
+                        "recon", shape=(n, n_lines, size, size), chunks=map_chunks, dtype="f4"
+                    )
             latents["mu"][start:stop] = mu
             if logvar is not None:
                 latents["logvar"][start:stop] = logvar
@@ -138,7 +158,9 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
                 groups["recon.zarr"]["recon"][start:stop] = recon.cpu().numpy()
             sums["line_sum"][start:stop] = (err * weight).sum(axis=(2, 3))
             sums["line_weight"][start:stop] = weight.sum(axis=(2, 3))
-            atomic_write_bytes(partial / "progress.json", json.dumps({**stamp, "done": stop}).encode())
+            atomic_write_bytes(
+                partial / "progress.json", json.dumps({**stamp, "done": stop}).encode()
+            )
             bar.update(stop - start)
     bar.close()
 
@@ -153,13 +175,21 @@ def embed(model, store: Store, out: str | Path, cfg: EmbedConfig | None = None,
     if not cfg.save_recon and (adir.path / "recon.zarr").exists():
         shutil.rmtree(adir.path / "recon.zarr")  # stale reconstructions of another model
     # scores and coordinates derived from a previous embedding would no longer match
-    stale = [c for c in adir.catalogue(store).columns
-             if c.startswith(("score_", "pct_", "umap_")) or c in ("rank", "flag_anomaly")]
+    stale = [
+        c
+        for c in adir.catalogue(store).columns
+        if c.startswith(("score_", "pct_", "umap_")) or c in ("rank", "flag_anomaly")
+    ]
     cat = adir.write_columns(columns, store, drop=stale)
     adir.forget_steps(["score", "umap", "evaluate"])
     dim = zarr.open_group(adir.path / "latents.zarr", mode="r")["mu"].shape[1] if n else 0
-    adir.update_info("embed", cfg.model_dump(), model=None if model_path is None else str(model_path),
-                     latent_dim=int(dim), vae=(adir.path / "latents.zarr" / "logvar").exists())
+    adir.update_info(
+        "embed",
+        cfg.model_dump(),
+        model=None if model_path is None else str(model_path),
+        latent_dim=int(dim),
+        vae=(adir.path / "latents.zarr" / "logvar").exists(),
+    )
     shutil.rmtree(partial, ignore_errors=True)
     return cat
 

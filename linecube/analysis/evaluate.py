@@ -64,12 +64,14 @@ class EvaluateConfig(StrictModel):
 
 def score_columns(catalogue: pd.DataFrame) -> list[str]:
     """Whole-galaxy score columns (``score_*`` without the per-line reconstruction scores)."""
-    return [c for c in catalogue.columns
-            if c.startswith("score_") and not c.startswith(PER_LINE_PREFIX)]
+    return [
+        c for c in catalogue.columns if c.startswith("score_") and not c.startswith(PER_LINE_PREFIX)
+    ]
 
 
-def comparison_scores(adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateConfig,
-                      store=None) -> pd.DataFrame:
+def comparison_scores(
+    adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateConfig, store=None
+) -> pd.DataFrame:
     """Scores of the baselines and other models, aligned to ``catalogue`` rows.
 
     Baselines are computed on the same store; another analysis directory (or catalogue file)
@@ -92,8 +94,11 @@ def comparison_scores(adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateC
         name = name or (path.stem if path.is_file() else path.name)
         other = path / "catalogue.parquet" if path.is_dir() else path
         if not other.is_file():
-            raise InputFileError(path, f"--compare {entry!r} is neither a baseline "
-                                 f"({', '.join(BASELINES)}) nor an analysis directory or catalogue")
+            raise InputFileError(
+                path,
+                f"--compare {entry!r} is neither a baseline "
+                f"({', '.join(BASELINES)}) nor an analysis directory or catalogue",
+            )
         theirs = read_table(other)
         if "plateifu" not in theirs:
             raise InputFileError(other, "no plateifu column to match on")
@@ -103,8 +108,9 @@ def comparison_scores(adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateC
     return out
 
 
-def metrics_table(scores: pd.DataFrame, labels: np.ndarray, cfg: EvaluateConfig,
-                  label_name: str) -> pd.DataFrame:
+def metrics_table(
+    scores: pd.DataFrame, labels: np.ndarray, cfg: EvaluateConfig, label_name: str
+) -> pd.DataFrame:
     """One row per score column: value and 95 % interval of every metric.
 
     Args:
@@ -119,8 +125,12 @@ def metrics_table(scores: pd.DataFrame, labels: np.ndarray, cfg: EvaluateConfig,
         value = scores[col].to_numpy(dtype=np.float64)
         ok = np.isfinite(value)
         result = bootstrap(value[ok], labels[ok], cfg.top_k, fractions, cfg.n_bootstrap, cfg.seed)
-        row = {"label": label_name, "score": col, "n": int(ok.sum()),
-               "n_positive": int(labels[ok].sum())}
+        row = {
+            "label": label_name,
+            "score": col,
+            "n": int(ok.sum()),
+            "n_positive": int(labels[ok].sum()),
+        }
         for metric, (point, lo, hi) in result.items():
             row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = point, lo, hi
         rows.append(row)
@@ -142,16 +152,29 @@ def bpt_purity(mu: np.ndarray, bpt_class: np.ndarray, k: int) -> pd.DataFrame:
     _, idx = NeighbourIndex(mu[keep]).query(mu[keep], k + 1)
     same = classes[idx[:, 1:]] == classes[:, None]
     fractions = {c: float((classes == c).mean()) for c in sorted(set(classes))}
-    rows = [{"bpt_class": c, "n": int((classes == c).sum()),
-             "purity": float(same[classes == c].mean()), "chance": f}
-            for c, f in fractions.items()]
-    rows.append({"bpt_class": "all", "n": len(classes), "purity": float(same.mean()),
-                 "chance": sum(f * f for f in fractions.values())})
+    rows = [
+        {
+            "bpt_class": c,
+            "n": int((classes == c).sum()),
+            "purity": float(same[classes == c].mean()),
+            "chance": f,
+        }
+        for c, f in fractions.items()
+    ]
+    rows.append(
+        {
+            "bpt_class": "all",
+            "n": len(classes),
+            "purity": float(same.mean()),
+            "chance": sum(f * f for f in fractions.values()),
+        }
+    )
     return pd.DataFrame(rows)
 
 
-def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
-             store=None) -> dict[str, pd.DataFrame]:
+def evaluate(
+    out, labels_path: str | Path, cfg: EvaluateConfig | None = None, store=None
+) -> dict[str, pd.DataFrame]:
     """Cross-match a label table and evaluate every score; write ``evaluation/``.
 
     Args:
@@ -171,8 +194,9 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
     columns = cfg.scores or score_columns(cat)
     missing = [c for c in columns if c not in cat]
     if missing:
-        raise ConfigError(f"score columns {missing} are not in the catalogue; "
-                          f"available: {score_columns(cat)}")
+        raise ConfigError(
+            f"score columns {missing} are not in the catalogue; available: {score_columns(cat)}"
+        )
     scores = pd.concat([cat[columns], comparisons], axis=1)
 
     if cfg.per_class:
@@ -180,8 +204,11 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
             raise ConfigError("per_class needs label_column (e.g. class)")
         column = find_column(table, cfg.label_column)
         if column is None:
-            raise InputFileError(labels_path, f"label column {cfg.label_column!r} not found; the "
-                                 f"columns are: {', '.join(map(str, table.columns))}")
+            raise InputFileError(
+                labels_path,
+                f"label column {cfg.label_column!r} not found; the "
+                f"columns are: {', '.join(map(str, table.columns))}",
+            )
         values = sorted(map(str, table[column].dropna().unique()))
         label_sets = [(v, label_vector(table, labels_path, cfg.label_column, v)[0]) for v in values]
     else:
@@ -193,15 +220,19 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
         aligned, kind = match_labels(cat, table, labels_path, vec)
         matched = aligned >= 0
         if not matched.any():
-            raise InputFileError(labels_path, f"no galaxy of the catalogue matches the table on {kind}")
+            raise InputFileError(
+                labels_path, f"no galaxy of the catalogue matches the table on {kind}"
+            )
         policy = cfg.unmatched
         if policy == "auto":
             policy = "negative" if vec.min() == 1 else "drop"
         use = np.ones(len(cat), bool) if policy == "negative" else matched
         y = np.where(aligned > 0, 1, 0)[use]
-        notes.append(f"{name}: matched {int(matched.sum())} of {len(cat)} galaxies on {kind}; "
-                     f"unmatched treated as {'negatives' if policy == 'negative' else 'dropped'}; "
-                     f"{int(y.sum())} positives")
+        notes.append(
+            f"{name}: matched {int(matched.sum())} of {len(cat)} galaxies on {kind}; "
+            f"unmatched treated as {'negatives' if policy == 'negative' else 'dropped'}; "
+            f"{int(y.sum())} positives"
+        )
         tables.append(metrics_table(scores[use].reset_index(drop=True), y, cfg, name))
         selections.append((name, use, y))
     metrics = pd.concat(tables, ignore_index=True)
@@ -217,8 +248,10 @@ def evaluate(out, labels_path: str | Path, cfg: EvaluateConfig | None = None,
     if len(comparisons.columns):
         from linecube.store.store import atomic_write_parquet
 
-        atomic_write_parquet(pd.concat([cat[["row", "plateifu", "mangaid"]], comparisons], axis=1),
-                             evaluation / "baseline_scores.parquet")
+        atomic_write_parquet(
+            pd.concat([cat[["row", "plateifu", "mangaid"]], comparisons], axis=1),
+            evaluation / "baseline_scores.parquet",
+        )
         if cfg.add_columns:
             adir.write_columns(comparisons)
     _plots(scores, *selections[0], evaluation)
@@ -237,8 +270,9 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def _plots(scores: pd.DataFrame, name: str, use: np.ndarray, y: np.ndarray,
-           evaluation: Path) -> None:
+def _plots(
+    scores: pd.DataFrame, name: str, use: np.ndarray, y: np.ndarray, evaluation: Path
+) -> None:
     """ROC and precision-recall curves and the percentile distribution of one label set."""
     import matplotlib
 
@@ -262,13 +296,17 @@ def _plots(scores: pd.DataFrame, name: str, use: np.ndarray, y: np.ndarray,
         pct = percentile(s[ok])
         figs["percentiles"][1].hist(pct[y[ok]], bins=20, range=(0, 100), histtype="step", label=col)
     figs["roc"][1].plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
-    labels = {"roc": ("false positive rate", "true positive rate"),
-              "pr": ("recall", "precision"),
-              "percentiles": ("survey percentile of the labelled galaxies", "galaxies")}
+    labels = {
+        "roc": ("false positive rate", "true positive rate"),
+        "pr": ("recall", "precision"),
+        "percentiles": ("survey percentile of the labelled galaxies", "galaxies"),
+    }
     for key, (fig, ax) in figs.items():
         ax.set_xlabel(labels[key][0])
         ax.set_ylabel(labels[key][1])
-        ax.set_title(f"{key.upper() if key != 'percentiles' else 'percentiles'}: {name}", fontsize=9)
+        ax.set_title(
+            f"{key.upper() if key != 'percentiles' else 'percentiles'}: {name}", fontsize=9
+        )
         ax.legend(fontsize=7)
         fig.tight_layout()
         fd, tmp = tempfile.mkstemp(dir=evaluation, prefix=f".{key}.", suffix=".png")

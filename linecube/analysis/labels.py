@@ -34,7 +34,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif name.endswith((".csv", ".txt")):
             df = pd.read_csv(path)
         else:
-            raise InputFileError(path, "unsupported label table format (use .fits, .parquet or .csv)")
+            raise InputFileError(
+                path, "unsupported label table format (use .fits, .parquet or .csv)"
+            )
     except InputFileError:
         raise
     except Exception as exc:  # astropy/pyarrow/pandas raise many types for unreadable files
@@ -58,12 +60,16 @@ def id_column(df: pd.DataFrame, path: str | Path) -> tuple[str, str]:
         col = find_column(df, kind)
         if col is not None:
             return col, kind
-    raise InputFileError(path, "the label table has no PLATEIFU or MANGAID column to match on; "
-                         f"its columns are: {', '.join(map(str, df.columns))}")
+    raise InputFileError(
+        path,
+        "the label table has no PLATEIFU or MANGAID column to match on; "
+        f"its columns are: {', '.join(map(str, df.columns))}",
+    )
 
 
-def label_vector(df: pd.DataFrame, path: str | Path, column: str | None,
-                 positive: str | None) -> tuple[np.ndarray, str]:
+def label_vector(
+    df: pd.DataFrame, path: str | Path, column: str | None, positive: str | None
+) -> tuple[np.ndarray, str]:
     """1 for rows in the class of interest, 0 otherwise, and a description of the rule.
 
     Args:
@@ -81,19 +87,26 @@ def label_vector(df: pd.DataFrame, path: str | Path, column: str | None,
             flags = [find_column(df, f) for f in AGN_VAC_FLAGS]
             flags = [f for f in flags if f is not None]
             if not flags:
-                raise InputFileError(path, "no label column given and none recognised (is_agn or "
-                                     f"{', '.join(AGN_VAC_FLAGS)}); pass --label-column; the "
-                                     f"columns are: {', '.join(map(str, df.columns))}")
+                raise InputFileError(
+                    path,
+                    "no label column given and none recognised (is_agn or "
+                    f"{', '.join(AGN_VAC_FLAGS)}); pass --label-column; the "
+                    f"columns are: {', '.join(map(str, df.columns))}",
+                )
             values = np.column_stack([_truthy(df[f], path, f) for f in flags])
             return values.any(axis=1).astype(np.int8), f"any of {', '.join(flags)}"
     col = find_column(df, column)
     if col is None:
-        raise InputFileError(path, f"label column {column!r} not found; the columns are: "
-                             f"{', '.join(map(str, df.columns))}")
+        raise InputFileError(
+            path,
+            f"label column {column!r} not found; the columns are: "
+            f"{', '.join(map(str, df.columns))}",
+        )
     values = df[col]
     if positive is not None:
-        return (values.astype(str).str.lower() == positive.lower()).to_numpy().astype(np.int8), \
-            f"{col} == {positive!r}"
+        return (values.astype(str).str.lower() == positive.lower()).to_numpy().astype(
+            np.int8
+        ), f"{col} == {positive!r}"
     return _truthy(values, path, col).astype(np.int8), f"{col} is true"
 
 
@@ -102,12 +115,16 @@ def _truthy(values: pd.Series, path, column: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.fillna(0).to_numpy().astype(bool)
     distinct = sorted(map(str, values.dropna().unique()))[:20]
-    raise InputFileError(path, f"label column {column!r} holds text; say which value marks the "
-                         f"class with --positive (values: {', '.join(distinct)})")
+    raise InputFileError(
+        path,
+        f"label column {column!r} holds text; say which value marks the "
+        f"class with --positive (values: {', '.join(distinct)})",
+    )
 
 
-def match_labels(catalogue: pd.DataFrame, table: pd.DataFrame, path: str | Path,
-                 labels: np.ndarray) -> tuple[np.ndarray, str]:
+def match_labels(
+    catalogue: pd.DataFrame, table: pd.DataFrame, path: str | Path, labels: np.ndarray
+) -> tuple[np.ndarray, str]:
     """Labels aligned to the catalogue rows: 1, 0, or -1 where the galaxy is not in the table.
 
     Matches on PLATEIFU when the table has it, else on MANGAID (every observation of a

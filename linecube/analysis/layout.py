@@ -38,10 +38,14 @@ ID_COLUMNS = ("row", "plateifu", "mangaid")
 
 # The command that produces each product, for "run X first" messages.
 PRODUCERS = {
-    "latents.zarr": "linecube embed", "spaxel_error.zarr": "linecube embed",
-    "recon.zarr": "linecube embed --save-recon", "bpt_maps.zarr": "linecube bpt",
-    "score_recon": "linecube embed", "score_combined": "linecube score",
-    "umap_x": "linecube umap", "bpt_class": "linecube bpt",
+    "latents.zarr": "linecube embed",
+    "spaxel_error.zarr": "linecube embed",
+    "recon.zarr": "linecube embed --save-recon",
+    "bpt_maps.zarr": "linecube bpt",
+    "score_recon": "linecube embed",
+    "score_combined": "linecube score",
+    "umap_x": "linecube umap",
+    "bpt_class": "linecube bpt",
 }
 
 
@@ -66,16 +70,21 @@ class AnalysisDir:
         except json.JSONDecodeError as exc:
             raise InputFileError(path, f"corrupt analysis metadata: {exc}") from None
 
-    def update_info(self, step: str | None = None, settings: dict[str, Any] | None = None,
-                    **fields: Any) -> dict[str, Any]:
+    def update_info(
+        self, step: str | None = None, settings: dict[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Merge ``fields`` into ``analysis.json`` and record ``step`` with its settings."""
         info = self.info()
         info.update(fields)
         if step is not None:
             info.setdefault("steps", {})[step] = {
-                "settings": settings or {}, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "settings": settings or {},
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode())
+        atomic_write_bytes(
+            self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode()
+        )
         return info
 
     def forget_steps(self, steps: list[str]) -> None:
@@ -83,23 +92,34 @@ class AnalysisDir:
         info = self.info()
         if any(step in info.get("steps", {}) for step in steps):
             info["steps"] = {k: v for k, v in info["steps"].items() if k not in steps}
-            atomic_write_bytes(self.path / INFO,
-                               json.dumps(info, indent=2, default=_json_default).encode())
+            atomic_write_bytes(
+                self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode()
+            )
 
     def open_store(self, store: str | Path | None = None) -> Store:
         """Open the store given, or the one recorded in ``analysis.json``; remember it."""
         recorded = self.info().get("store")
         if store is None and recorded is None:
-            raise InputFileError(self.path / INFO, "no store recorded for this analysis directory; "
-                                 "pass --store STORE (or run `linecube embed` first)")
+            raise InputFileError(
+                self.path / INFO,
+                "no store recorded for this analysis directory; "
+                "pass --store STORE (or run `linecube embed` first)",
+            )
         path = Path(store if store is not None else recorded)
         opened = Store.open(path)
         if recorded is not None and Path(recorded).resolve() != path.resolve():
-            raise InputFileError(path, f"this analysis directory belongs to the store {recorded}; "
-                                 "use a new analysis directory for another store")
+            raise InputFileError(
+                path,
+                f"this analysis directory belongs to the store {recorded}; "
+                "use a new analysis directory for another store",
+            )
         if recorded is None:
-            self.update_info(store=str(path.resolve()), lines=list(opened.meta.lines),
-                             size=opened.meta.size, n_galaxies=len(opened))
+            self.update_info(
+                store=str(path.resolve()),
+                lines=list(opened.meta.lines),
+                size=opened.meta.size,
+                n_galaxies=len(opened),
+            )
         return opened
 
     # ---------------------------------------------------------------- catalogue
@@ -109,22 +129,34 @@ class AnalysisDir:
         if path.is_file():
             cat = pd.read_parquet(path)
             if store is not None and len(cat) != len(store):
-                raise InputFileError(path, f"catalogue has {len(cat)} rows but the store has "
-                                     f"{len(store)} galaxies; the store changed after the analysis "
-                                     "started: use a new analysis directory")
+                raise InputFileError(
+                    path,
+                    f"catalogue has {len(cat)} rows but the store has "
+                    f"{len(store)} galaxies; the store changed after the analysis "
+                    "started: use a new analysis directory",
+                )
             return cat
         if store is None:
             raise InputFileError(path, "no catalogue yet; run `linecube embed` first")
         src = store.catalogue
-        return pd.DataFrame({
-            "row": np.arange(len(store), dtype=np.int64),
-            "plateifu": src["plateifu"].astype(str).to_numpy(),
-            "mangaid": (src["mangaid"].astype(str).to_numpy() if "mangaid" in src
-                        else np.full(len(store), "", dtype=object)),
-        })
+        return pd.DataFrame(
+            {
+                "row": np.arange(len(store), dtype=np.int64),
+                "plateifu": src["plateifu"].astype(str).to_numpy(),
+                "mangaid": (
+                    src["mangaid"].astype(str).to_numpy()
+                    if "mangaid" in src
+                    else np.full(len(store), "", dtype=object)
+                ),
+            }
+        )
 
-    def write_columns(self, columns: pd.DataFrame | dict[str, Any], store: Store | None = None,
-                      drop: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    def write_columns(
+        self,
+        columns: pd.DataFrame | dict[str, Any],
+        store: Store | None = None,
+        drop: list[str] | tuple[str, ...] = (),
+    ) -> pd.DataFrame:
         """Add or replace ``columns`` (row-aligned), remove ``drop``, rewrite Parquet + FITS."""
         cat = self.catalogue(store).drop(columns=list(drop), errors="ignore")
         new = pd.DataFrame(columns)
@@ -143,8 +175,10 @@ class AnalysisDir:
         for name in names:
             if name not in cat.columns:
                 maker = PRODUCERS.get(name, "the step that makes it")
-                raise InputFileError(self.path / CATALOGUE,
-                                     f"column {name!r} does not exist yet; run `{maker}` first")
+                raise InputFileError(
+                    self.path / CATALOGUE,
+                    f"column {name!r} does not exist yet; run `{maker}` first",
+                )
         return cat
 
     # ---------------------------------------------------------------- zarr products
@@ -164,8 +198,12 @@ class AnalysisDir:
         logvar = group["logvar"][:] if "logvar" in group else None
         return group["mu"][:], logvar
 
-    def write_arrays(self, name: str, arrays: dict[str, np.ndarray],
-                     chunks: dict[str, tuple[int, ...]] | None = None) -> Path:
+    def write_arrays(
+        self,
+        name: str,
+        arrays: dict[str, np.ndarray],
+        chunks: dict[str, tuple[int, ...]] | None = None,
+    ) -> Path:
         """Write a Zarr group ``name`` holding ``arrays`` through a temporary directory."""
         import zarr
 

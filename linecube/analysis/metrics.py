@@ -13,7 +13,7 @@ from scipy.stats import rankdata
 
 
 def auroc(score: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties); NaN if one class is empty."""
+    """Area under the ROC curve (Mann-Whitney U, mid-ranks for ties); NaN if a class is empty."""
     ranks = rankdata(score, axis=1)
     n_pos = label.sum(axis=1)
     n_neg = label.shape[1] - n_pos
@@ -49,11 +49,14 @@ def recall_at_fraction(score: np.ndarray, label: np.ndarray, fraction: float) ->
     top = max(1, int(np.ceil(fraction * label.shape[1])))
     n_pos = label.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_pos > 0, _sorted_labels(score, label)[:, :top].sum(axis=1) / n_pos, np.nan)
+        return np.where(
+            n_pos > 0, _sorted_labels(score, label)[:, :top].sum(axis=1) / n_pos, np.nan
+        )
 
 
-def positive_percentiles(score: np.ndarray, label: np.ndarray,
-                         qs: tuple[float, ...] = (16, 50, 84)) -> dict[float, np.ndarray]:
+def positive_percentiles(
+    score: np.ndarray, label: np.ndarray, qs: tuple[float, ...] = (16, 50, 84)
+) -> dict[float, np.ndarray]:
     """Quantiles ``qs`` of the survey percentile (0-100) of the labelled galaxies."""
     n = label.shape[1]
     pct = (rankdata(score, axis=1) - 1) / max(n - 1, 1) * 100
@@ -63,11 +66,15 @@ def positive_percentiles(score: np.ndarray, label: np.ndarray,
         return {q: np.nanpercentile(masked, q, axis=1) for q in qs}
 
 
-def all_metrics(score: np.ndarray, label: np.ndarray, k: int,
-                fractions: tuple[float, ...]) -> dict[str, np.ndarray]:
+def all_metrics(
+    score: np.ndarray, label: np.ndarray, k: int, fractions: tuple[float, ...]
+) -> dict[str, np.ndarray]:
     """Every metric of the evaluation table, each (B,)."""
-    out = {"auroc": auroc(score, label), "average_precision": average_precision(score, label),
-           f"precision_at_{k}": precision_at_k(score, label, k)}
+    out = {
+        "auroc": auroc(score, label),
+        "average_precision": average_precision(score, label),
+        f"precision_at_{k}": precision_at_k(score, label, k),
+    }
     for f in fractions:
         out[f"recall_top{f * 100:g}pct"] = recall_at_fraction(score, label, f)
     for q, value in positive_percentiles(score, label).items():
@@ -75,8 +82,15 @@ def all_metrics(score: np.ndarray, label: np.ndarray, k: int,
     return out
 
 
-def bootstrap(score: np.ndarray, label: np.ndarray, k: int, fractions: tuple[float, ...],
-              n_boot: int, seed: int, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+def bootstrap(
+    score: np.ndarray,
+    label: np.ndarray,
+    k: int,
+    fractions: tuple[float, ...],
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float, float]]:
     """Each metric with a percentile bootstrap confidence interval.
 
     Args:
@@ -107,6 +121,6 @@ def bootstrap(score: np.ndarray, label: np.ndarray, k: int, fractions: tuple[flo
     for name, value in point.items():
         sample = np.concatenate(draws[name])
         sample = sample[np.isfinite(sample)]
-        lo, hi = (np.percentile(sample, [alpha, 100 - alpha]) if sample.size else (np.nan, np.nan))
+        lo, hi = np.percentile(sample, [alpha, 100 - alpha]) if sample.size else (np.nan, np.nan)
         out[name] = (float(value[0]), float(lo), float(hi))
     return out

@@ -35,6 +35,8 @@ def physical_maps(store: Store, start: int, stop: int) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore"):
         half = np.where(valid, 0.5 / np.sqrt(np.where(valid, data["ivar"], 1.0)), 0.0)
     flux = invert(x, scale, cfg).astype(np.float64)
-    sigma = np.abs(invert(x + half, scale, cfg).astype(np.float64)
-                   - invert(x - half, scale, cfg).astype(np.float64))
+    sigma = np.abs(
+        invert(x + half, scale, cfg).astype(np.float64)
+        - invert(x - half, scale, cfg).astype(np.float64)
+    )
     return {"flux": flux, "sigma": sigma, "valid": valid}

@@ -59,7 +59,8 @@ def resolve_detectors(cfg: ScoreConfig) -> tuple[list[str], list[str]]:
         return [*LATENT_DETECTORS, *PYOD_DETECTORS], []
     return list(LATENT_DETECTORS), [
         "PyOD is not installed: the ECOD and COPOD detectors were skipped "
-        "(pip install 'linecube[pyod]' to add them)"]
+        "(pip install 'linecube[pyod]' to add them)"
+    ]
 
 
 def robust_standardise(mu: np.ndarray) -> np.ndarray:
@@ -77,8 +78,9 @@ def robust_standardise(mu: np.ndarray) -> np.ndarray:
     return (mu - med) / np.where(mad > 0, mad, 1.0)
 
 
-def latent_scores(mu: np.ndarray, cfg: ScoreConfig,
-                  detectors: list[str] | None = None) -> dict[str, np.ndarray]:
+def latent_scores(
+    mu: np.ndarray, cfg: ScoreConfig, detectors: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Raw anomaly scores of each latent vector (higher = more anomalous).
 
     Detectors see the latents after :func:`robust_standardise`.
@@ -99,8 +101,10 @@ def latent_scores(mu: np.ndarray, cfg: ScoreConfig,
     detectors = detectors if detectors is not None else resolve_detectors(cfg)[0]
     unknown = set(detectors) - set(LATENT_DETECTORS) - set(PYOD_DETECTORS)
     if unknown:
-        raise ConfigError(f"unknown detector(s) {sorted(unknown)}; choose from "
-                          f"{', '.join(LATENT_DETECTORS + PYOD_DETECTORS)}")
+        raise ConfigError(
+            f"unknown detector(s) {sorted(unknown)}; choose from "
+            f"{', '.join(LATENT_DETECTORS + PYOD_DETECTORS)}"
+        )
     k = min(cfg.k, n - 1)
     if k < 1:
         raise ConfigError(f"latent-space scores need at least 2 galaxies, got {n}")
@@ -117,8 +121,10 @@ def latent_scores(mu: np.ndarray, cfg: ScoreConfig,
             out["score_lof"] = -lof.negative_outlier_factor_
         else:
             if not pyod_available():
-                raise ConfigError(f"detector {name!r} needs the optional PyOD package "
-                                  "(pip install 'linecube[pyod]')")
+                raise ConfigError(
+                    f"detector {name!r} needs the optional PyOD package "
+                    "(pip install 'linecube[pyod]')"
+                )
             from pyod.models.copod import COPOD
             from pyod.models.ecod import ECOD
 
@@ -165,7 +171,7 @@ def combine_scores(catalogue: pd.DataFrame, cfg: ScoreConfig) -> dict[str, np.nd
     out: dict[str, np.ndarray] = {}
     for name in catalogue.columns:
         if name.startswith("score_") and name != "score_combined":
-            out["pct_" + name[len("score_"):]] = percentile(catalogue[name].to_numpy())
+            out["pct_" + name[len("score_") :]] = percentile(catalogue[name].to_numpy())
     z = np.column_stack([robust_z(catalogue[f"score_{name}"].to_numpy()) for name in cfg.combine])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
@@ -199,8 +205,12 @@ def score(out, cfg: ScoreConfig | None = None) -> tuple[pd.DataFrame, list[str]]
         cat[name] = value
     columns.update(combine_scores(cat, cfg))
     cat = adir.write_columns(columns)
-    adir.update_info("score", {**cfg.model_dump(), "detectors": detectors, "notes": notes},
-                     threshold=(
-        f"flag_anomaly = pct_combined >= {cfg.threshold_pct} (a fixed survey percentile set "
-        "by threshold_pct, not fitted to labels)"))
+    adir.update_info(
+        "score",
+        {**cfg.model_dump(), "detectors": detectors, "notes": notes},
+        threshold=(
+            f"flag_anomaly = pct_combined >= {cfg.threshold_pct} (a fixed survey percentile set "
+            "by threshold_pct, not fitted to labels)"
+        ),
+    )
     return cat, notes

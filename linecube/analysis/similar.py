@@ -32,7 +32,9 @@ class NeighbourIndex:
         backend: ``kdtree``, ``brute`` or ``auto`` (KD-tree when D <= 8 and the metric allows).
     """
 
-    def __init__(self, vectors: np.ndarray, metric: Metric = "euclidean", backend: Backend = "auto"):
+    def __init__(
+        self, vectors: np.ndarray, metric: Metric = "euclidean", backend: Backend = "auto"
+    ):
         if metric not in ("euclidean", "manhattan", "cosine"):
             raise ConfigError(f"unknown metric {metric!r}; choose euclidean, manhattan or cosine")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -40,8 +42,9 @@ class NeighbourIndex:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.where(norms > 0, norms, 1.0)
         if backend == "auto":
-            backend = ("kdtree" if vectors.shape[1] <= KDTREE_MAX_DIM and metric != "cosine"
-                       else "brute")
+            backend = (
+                "kdtree" if vectors.shape[1] <= KDTREE_MAX_DIM and metric != "cosine" else "brute"
+            )
         if backend == "kdtree" and metric == "cosine":
             raise ConfigError("the KD-tree backend supports euclidean and manhattan only")
         self.metric, self.backend, self.vectors = metric, backend, vectors
@@ -52,7 +55,7 @@ class NeighbourIndex:
             self._tree = KDTree(vectors, metric=_SKLEARN_METRIC[metric])
         elif backend != "brute":
             raise ConfigError(f"unknown backend {backend!r}; choose auto, kdtree or brute")
-        self._sq_norms = (vectors ** 2).sum(axis=1)
+        self._sq_norms = (vectors**2).sum(axis=1)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -80,12 +83,12 @@ class NeighbourIndex:
         dists = np.empty((len(queries), k))
         idx = np.empty((len(queries), k), dtype=np.int64)
         for start in range(0, len(queries), block):
-            q = queries[start:start + block]
+            q = queries[start : start + block]
             cand = self._candidates(q, n_cand)
             exact = self._exact(q, cand)
             order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-            idx[start:start + block] = np.take_along_axis(cand, order, axis=1)
-            dists[start:start + block] = np.take_along_axis(exact, order, axis=1)
+            idx[start : start + block] = np.take_along_axis(cand, order, axis=1)
+            dists[start : start + block] = np.take_along_axis(exact, order, axis=1)
         return dists, idx
 
     def _candidates(self, queries: np.ndarray, n_cand: int) -> np.ndarray:
@@ -110,9 +113,10 @@ class NeighbourIndex:
         if self.metric == "manhattan":
             return np.abs(diff).sum(axis=2)
         if self.metric == "cosine":
-            return 1.0 - np.einsum("qcd,qd->qc", self.vectors[cand].astype(np.float64),
-                                   queries.astype(np.float64))
-        return np.sqrt((diff ** 2).sum(axis=2))
+            return 1.0 - np.einsum(
+                "qcd,qd->qc", self.vectors[cand].astype(np.float64), queries.astype(np.float64)
+            )
+        return np.sqrt((diff**2).sum(axis=2))
 
 
 def find_galaxy(catalogue: pd.DataFrame, plateifu: str) -> int:
@@ -123,12 +127,14 @@ def find_galaxy(catalogue: pd.DataFrame, plateifu: str) -> int:
         return int(hits[0])
     close = difflib.get_close_matches(plateifu, ids.tolist(), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; no similar PLATEIFU exists"
-    raise ConfigError(f"PLATEIFU {plateifu!r} is not in the analysed store "
-                      f"({len(ids)} galaxies){hint}")
+    raise ConfigError(
+        f"PLATEIFU {plateifu!r} is not in the analysed store ({len(ids)} galaxies){hint}"
+    )
 
 
-def similar(out, plateifu: str, k: int = 10, metric: Metric = "euclidean",
-            backend: Backend = "auto") -> pd.DataFrame:
+def similar(
+    out, plateifu: str, k: int = 10, metric: Metric = "euclidean", backend: Backend = "auto"
+) -> pd.DataFrame:
     """The ``k`` galaxies nearest to ``plateifu`` in latent space.
 
     Args:
@@ -147,7 +153,7 @@ def similar(out, plateifu: str, k: int = 10, metric: Metric = "euclidean",
     query = find_galaxy(cat, plateifu)
     mu, _ = adir.latents()
     index = NeighbourIndex(mu, metric=metric, backend=backend)
-    dist, idx = index.query(mu[query:query + 1], k + 1)
+    dist, idx = index.query(mu[query : query + 1], k + 1)
     keep = idx[0] != query
     dist, idx = dist[0][keep][:k], idx[0][keep][:k]
     cols = [c for c in ("row", "plateifu", "mangaid", "bpt_class", "score_combined") if c in cat]

@@ -76,8 +76,10 @@ def run_umap(out, cfg: UmapConfig | None = None) -> pd.DataFrame:
     adir = AnalysisDir(out)
     mu, _ = adir.latents()
     coords = fit_umap(mu, cfg)
-    columns = {name: coords[:, i] for i, name in enumerate(("umap_x", "umap_y", "umap_z")[
-        :cfg.n_components])}
+    columns = {
+        name: coords[:, i]
+        for i, name in enumerate(("umap_x", "umap_y", "umap_z")[: cfg.n_components])
+    }
     cat = adir.write_columns(columns, drop=["umap_z"] if cfg.n_components == 2 else [])
     adir.update_info("umap", cfg.model_dump())
     return cat

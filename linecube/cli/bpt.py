@@ -19,8 +19,11 @@ def add_arguments(parser):
     parser.add_argument("--store", help="the store (default: the one recorded by embed)")
     parser.add_argument("--config", help="TOML/YAML file with BPT settings")
     parser.add_argument("--sn-min", type=float, help="minimum S/N of every line (3)")
-    parser.add_argument("--aperture-arcsec", type=float,
-                        help="radius of the central aperture for the galaxy class (2.5)")
+    parser.add_argument(
+        "--aperture-arcsec",
+        type=float,
+        help="radius of the central aperture for the galaxy class (2.5)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -29,15 +32,20 @@ def run(args):
     from linecube.analysis.cli_support import make_config
     from linecube.analysis.layout import AnalysisDir
 
-    cfg = make_config(BptConfig, args.config, {"sn_min": args.sn_min,
-                                               "aperture_arcsec": args.aperture_arcsec})
+    cfg = make_config(
+        BptConfig, args.config, {"sn_min": args.sn_min, "aperture_arcsec": args.aperture_arcsec}
+    )
     cat = run_bpt(args.analysis, args.store, cfg, progress=not args.no_progress)
     counts = cat["bpt_class"].value_counts()
     print("galaxy BPT classes: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print("galaxy WHAN classes: " + ", ".join(
-        f"{k} {v}" for k, v in cat["whan_class"].value_counts().items()))
+    print(
+        "galaxy WHAN classes: "
+        + ", ".join(f"{k} {v}" for k, v in cat["whan_class"].value_counts().items())
+    )
     problems = AnalysisDir(args.analysis).info()["steps"]["bpt"]["settings"]["whan_problems"]
     if problems:
-        print("note: whan_class is 'unavailable' where EW(Ha) could not be read from the source "
-              f"MAPS file, e.g. {problems[0]}")
+        print(
+            "note: whan_class is 'unavailable' where EW(Ha) could not be read from the source "
+            f"MAPS file, e.g. {problems[0]}"
+        )
     return 0

@@ -20,8 +20,9 @@ def add_arguments(parser):
     parser.add_argument("--config", help="TOML/YAML file with embed settings")
     parser.add_argument("--batch-size", type=int, help="galaxies per forward pass (32)")
     parser.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    parser.add_argument("--save-recon", action="store_true", default=None,
-                        help="also write recon.zarr")
+    parser.add_argument(
+        "--save-recon", action="store_true", default=None, help="also write recon.zarr"
+    )
     parser.add_argument("--error", choices=["l1", "mse"], help="per-spaxel error (l1)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -32,14 +33,30 @@ def run(args):
     from linecube.store import Store
     from linecube.training.modelfile import load_model
 
-    cfg = make_config(EmbedConfig, args.config, {
-        "batch_size": args.batch_size, "device": args.device, "save_recon": args.save_recon,
-        "error": args.error})
+    cfg = make_config(
+        EmbedConfig,
+        args.config,
+        {
+            "batch_size": args.batch_size,
+            "device": args.device,
+            "save_recon": args.save_recon,
+            "error": args.error,
+        },
+    )
     loaded = load_model(args.model)
     store = Store.open(args.store)
-    cat = embed(loaded.model, store, args.out, cfg, model_path=args.model,
-                model_store_meta=loaded.store_meta, progress=not args.no_progress)
-    print(f"embedded {len(cat)} galaxies on {resolve_device(cfg.device)} into {args.out} "
-          f"(latents.zarr, spaxel_error.zarr{', recon.zarr' if cfg.save_recon else ''}, "
-          "catalogue.parquet/.fits); next: linecube score " + str(args.out))
+    cat = embed(
+        loaded.model,
+        store,
+        args.out,
+        cfg,
+        model_path=args.model,
+        model_store_meta=loaded.store_meta,
+        progress=not args.no_progress,
+    )
+    print(
+        f"embedded {len(cat)} galaxies on {resolve_device(cfg.device)} into {args.out} "
+        f"(latents.zarr, spaxel_error.zarr{', recon.zarr' if cfg.save_recon else ''}, "
+        "catalogue.parquet/.fits); next: linecube score " + str(args.out)
+    )
     return 0

@@ -21,19 +21,35 @@ def add_arguments(parser):
     parser.add_argument("--config", help="TOML/YAML file with evaluate settings")
     parser.add_argument("--label-column", help="label column (default: is_agn or AGN VAC flags)")
     parser.add_argument("--positive", help="value of a text label column that marks the class")
-    parser.add_argument("--per-class", action="store_true", default=None,
-                        help="evaluate every value of --label-column as its own class")
-    parser.add_argument("--unmatched", choices=["auto", "negative", "drop"],
-                        help="catalogue galaxies missing from the table (auto)")
+    parser.add_argument(
+        "--per-class",
+        action="store_true",
+        default=None,
+        help="evaluate every value of --label-column as its own class",
+    )
+    parser.add_argument(
+        "--unmatched",
+        choices=["auto", "negative", "drop"],
+        help="catalogue galaxies missing from the table (auto)",
+    )
     parser.add_argument("--scores", nargs="+", help="score columns (default: all score_*)")
-    parser.add_argument("--compare", "--model", dest="compare", nargs="+",
-                        help="baselines (pca, ratio_iforest) and/or [NAME=]ANALYSIS_DIR")
+    parser.add_argument(
+        "--compare",
+        "--model",
+        dest="compare",
+        nargs="+",
+        help="baselines (pca, ratio_iforest) and/or [NAME=]ANALYSIS_DIR",
+    )
     parser.add_argument("--top-k", type=int, help="k of precision at k (50)")
     parser.add_argument("--n-bootstrap", type=int, help="bootstrap draws (1000)")
     parser.add_argument("--purity-k", type=int, help="neighbours for BPT purity (10; 0 skips)")
     parser.add_argument("--pca-components", type=int, help="PCA baseline components")
-    parser.add_argument("--add-columns", action="store_true", default=None,
-                        help="write baseline scores into the catalogue too")
+    parser.add_argument(
+        "--add-columns",
+        action="store_true",
+        default=None,
+        help="write baseline scores into the catalogue too",
+    )
     parser.add_argument("--seed", type=int, help="seed (0)")
 
 
@@ -41,19 +57,44 @@ def run(args):
     from linecube.analysis.cli_support import format_table, make_config
     from linecube.analysis.evaluate import EvaluateConfig, evaluate
 
-    cfg = make_config(EvaluateConfig, args.config, {
-        "label_column": args.label_column, "positive": args.positive, "per_class": args.per_class,
-        "unmatched": args.unmatched, "scores": args.scores, "compare": args.compare,
-        "top_k": args.top_k, "n_bootstrap": args.n_bootstrap, "purity_k": args.purity_k,
-        "pca_components": args.pca_components, "add_columns": args.add_columns,
-        "seed": args.seed})
+    cfg = make_config(
+        EvaluateConfig,
+        args.config,
+        {
+            "label_column": args.label_column,
+            "positive": args.positive,
+            "per_class": args.per_class,
+            "unmatched": args.unmatched,
+            "scores": args.scores,
+            "compare": args.compare,
+            "top_k": args.top_k,
+            "n_bootstrap": args.n_bootstrap,
+            "purity_k": args.purity_k,
+            "pca_components": args.pca_components,
+            "add_columns": args.add_columns,
+            "seed": args.seed,
+        },
+    )
     result = evaluate(args.analysis, args.labels, cfg)
     for note in result["notes"]:
         print(f"labels: {note}")
     m = result["metrics"]
-    show = [c for c in ("label", "score", "n_positive", "auroc", "auroc_lo", "auroc_hi",
-                        "average_precision", f"precision_at_{cfg.top_k}", "recall_top5pct",
-                        "pct_p50") if c in m]
+    show = [
+        c
+        for c in (
+            "label",
+            "score",
+            "n_positive",
+            "auroc",
+            "auroc_lo",
+            "auroc_hi",
+            "average_precision",
+            f"precision_at_{cfg.top_k}",
+            "recall_top5pct",
+            "pct_p50",
+        )
+        if c in m
+    ]
     print(format_table(m[show]))
     if len(result["purity"]):
         print("nearest-neighbour BPT purity:")

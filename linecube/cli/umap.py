@@ -27,11 +27,22 @@ def add_arguments(parser):
     parser.add_argument("--local-connectivity", type=float, help="(1.0)")
     parser.add_argument("--repulsion-strength", type=float, help="(1.0)")
     parser.add_argument("--negative-sample-rate", type=int, help="(5)")
-    parser.add_argument("--no-standardise", dest="standardise", action="store_false", default=None,
-                        help="skip the robust standardisation of latent dimensions")
+    parser.add_argument(
+        "--no-standardise",
+        dest="standardise",
+        action="store_false",
+        default=None,
+        help="skip the robust standardisation of latent dimensions",
+    )
     parser.add_argument("--seed", type=int, help="random_state (0)")
-    parser.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="any other umap.UMAP keyword")
+    parser.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other umap.UMAP keyword",
+    )
 
 
 def run(args):
@@ -39,15 +50,28 @@ def run(args):
     from linecube.analysis.umap import UmapConfig, run_umap
     from linecube.config import parse_overrides
 
-    names = ("n_components", "n_neighbors", "min_dist", "spread", "metric", "n_epochs",
-             "learning_rate", "init", "set_op_mix_ratio", "local_connectivity",
-             "repulsion_strength", "negative_sample_rate", "standardise", "seed")
+    names = (
+        "n_components",
+        "n_neighbors",
+        "min_dist",
+        "spread",
+        "metric",
+        "n_epochs",
+        "learning_rate",
+        "init",
+        "set_op_mix_ratio",
+        "local_connectivity",
+        "repulsion_strength",
+        "negative_sample_rate",
+        "standardise",
+        "seed",
+    )
     values = {name: getattr(args, name) for name in names}
     extra = parse_overrides(args.option)
     if extra:
         values["extra"] = extra
     cfg = make_config(UmapConfig, args.config, values)
     cat = run_umap(args.analysis, cfg)
-    cols = ", ".join(("umap_x", "umap_y", "umap_z")[:cfg.n_components])
+    cols = ", ".join(("umap_x", "umap_y", "umap_z")[: cfg.n_components])
     print(f"UMAP of {len(cat)} galaxies written to {args.analysis}/catalogue.parquet ({cols})")
     return 0

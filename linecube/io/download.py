@@ -4,8 +4,9 @@ Files are fetched over several connections (threads) with retries and exponentia
 Each download goes to ``NAME.part`` next to its destination; an interrupted download (a dropped
 connection, a killed run) is resumed from where it stopped with an HTTP ``Range`` request. When
 complete, the file is checked (the whole gzip stream, and every FITS HDU's ``CHECKSUM`` and
-``DATASUM``; a ``.gz`` file is decompressed in memory for this) and only then renamed to its final name, so a file with its final name is always
-complete and verified; such files are skipped by later runs.
+``DATASUM``; a ``.gz`` file is decompressed in memory for this) and only then renamed to its
+final name, so a file with its final name is always complete and verified; such files are
+skipped by later runs.
 
 The SAS layout (format doc §1) below the base URL is
 ``DAPTYPE/PLATE/IFUDESIGN/manga-PLATE-IFUDESIGN-MAPS-DAPTYPE.fits.gz`` and

@@ -158,7 +158,8 @@ def _read_list(path: Path) -> list[Path]:
         raise InputFileError(
             path, "not a MaNGA file name (*.fits, *.fits.gz, *.hdf5, *.h5) and not a text "
             "list of paths") from None
-    return [Path(s) for s in (ln.strip() for ln in text.splitlines()) if s and not s.startswith("#")]
+    entries = (line.strip() for line in text.splitlines())
+    return [Path(e) for e in entries if e and not e.startswith("#")]
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -171,7 +172,8 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 # ------------------------------------------------------------------------- worker side
-def process_file(path: str, cfg: PreprocessConfig, prepare: Callable, known: frozenset[str]) -> FileOutcome:
+def process_file(path: str, cfg: PreprocessConfig, prepare: Callable,
+                 known: frozenset[str]) -> FileOutcome:
     """Hash and preprocess one file (runs on a Dask worker); never raises for a bad file.
 
     Args:
@@ -227,9 +229,7 @@ def dask_client(scheduler: Any = None, workers: int | None = None,
     """
     from distributed import Client, LocalCluster
 
-    if scheduler is not None and workers is not None:
-        raise ConfigError("--workers sizes the local cluster; it cannot be used with "
-                          "--scheduler (size the existing cluster instead)")
+    _check_cluster_args(scheduler, workers)
     if isinstance(scheduler, Client):
         yield scheduler
         return
@@ -237,12 +237,18 @@ def dask_client(scheduler: Any = None, workers: int | None = None,
         with Client(scheduler) as client:
             yield client
         return
-    n = workers or os.cpu_count() or 1
-    if n < 1:
-        raise ConfigError(f"workers must be at least 1, got {n}")
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
+    n_workers = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
+
+
+def _check_cluster_args(scheduler: Any, workers: int | None) -> None:
+    if scheduler is not None and workers is not None:
+        raise ConfigError("--workers sizes the local cluster; it cannot be used with "
+                          "--scheduler (size the existing cluster instead)")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
 
 
 class _Writer:
@@ -298,8 +304,8 @@ class _Writer:
             self.plateifus[plateifu] = row["source"]
             self.batch.append((prep, row))
             n_added += 1
-        self.checksums.add(out.checksum)
         if n_added:
+            self.checksums.add(out.checksum)
             self.report.ingested_files += 1
             self.batch_files.add(out.path)
         else:
@@ -361,6 +367,7 @@ def ingest(inputs: Iterable[str | Path], store_path: str | Path,
     cfg = PreprocessConfig() if cfg is None else cfg
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    _check_cluster_args(scheduler, workers)
     start = time.monotonic()
     files, missing = expand_inputs(inputs)
     store = Store.open_or_create(store_path, store_meta(cfg))
@@ -458,8 +465,8 @@ def _unchanged_files(files: list[str], catalogue: pd.DataFrame) -> set[str]:
     return unchanged
 
 
-def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable, writer: _Writer, bar: Any,
-         max_in_flight: int | None) -> None:
+def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable,
+         writer: _Writer, bar: Any, max_in_flight: int | None) -> None:
     """Submit files as slots free up; commit outcomes in input order."""
     from distributed import as_completed
 

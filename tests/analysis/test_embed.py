@@ -35,10 +35,12 @@ def test_products_and_scores(store, embedded):
     cat = pd.read_parquet(embedded / "catalogue.parquet")
     assert list(cat["plateifu"]) == list(store.catalogue["plateifu"])
     assert list(cat["row"]) == list(range(n))
-    np.testing.assert_allclose(cat["score_recon"], [expected[i][w[i]].mean() for i in range(n)],
-                               rtol=1e-5)
-    np.testing.assert_allclose(cat["score_recon_Ha-6564"],
-                               [expected[i, 3][w[i, 3]].mean() for i in range(n)], rtol=1e-5)
+    np.testing.assert_allclose(
+        cat["score_recon"], [expected[i][w[i]].mean() for i in range(n)], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        cat["score_recon_Ha-6564"], [expected[i, 3][w[i, 3]].mean() for i in range(n)], rtol=1e-5
+    )
     fits = Table.read(embedded / "catalogue.fits")
     assert len(fits) == n and f"score_recon_{LINES[0]}" in fits.colnames
     info = json.loads((embedded / "analysis.json").read_text())
@@ -86,8 +88,10 @@ def test_resume_after_interruption(store, tmp_path):
     assert Counting.seen == len(store) - 10  # only the missing galaxies were embedded
     fresh = embed(TinyModel(), store, tmp_path / "b", cfg, progress=False)
     np.testing.assert_allclose(resumed["score_recon"], fresh["score_recon"], rtol=1e-6)
-    np.testing.assert_array_equal(zarr.open_group(tmp_path / "a" / "latents.zarr")["mu"][:],
-                                  zarr.open_group(tmp_path / "b" / "latents.zarr")["mu"][:])
+    np.testing.assert_array_equal(
+        zarr.open_group(tmp_path / "a" / "latents.zarr")["mu"][:],
+        zarr.open_group(tmp_path / "b" / "latents.zarr")["mu"][:],
+    )
 
 
 def test_model_and_store_that_disagree(store, tmp_path):
@@ -114,3 +118,20 @@ def test_a_new_embedding_drops_stale_scores(store, embedded):
     cat = embed(TinyModel(dim=2), store, embedded, progress=False)
     assert "score_recon" in cat and "score_knn" not in cat and "rank" not in cat
     assert "score" not in json.loads((embedded / "analysis.json").read_text())["steps"]
+
+
+def test_resume_after_interrupted_finalisation(store, tmp_path, monkeypatch):
+    from linecube.analysis import layout
+
+    original = layout.AnalysisDir.write_columns
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(layout.AnalysisDir, "write_columns", crash)
+    with pytest.raises(KeyboardInterrupt):  # killed after the products were moved into place
+        embed(TinyModel(), store, tmp_path / "a", progress=False)
+    monkeypatch.setattr(layout.AnalysisDir, "write_columns", original)
+    cat = embed(TinyModel(), store, tmp_path / "a", progress=False)
+    assert cat["score_recon"].notna().all()
+    assert zarr.open_group(tmp_path / "a" / "latents.zarr", mode="r")["mu"].shape == (len(store), 3)

@@ -24,10 +24,16 @@ def _agn_vac(path, store, agn_rows):
     cat = store.catalogue
     flags = np.zeros(len(cat), bool)
     flags[list(agn_rows)] = True
-    Table({"MANGAID": cat["mangaid"].to_numpy(dtype=str), "PLATEIFU": cat["plateifu"].to_numpy(dtype=str),
-           "WISE_AGN": flags, "BAT_AGN": np.zeros(len(cat), bool),
-           "RADIO_AGN": np.zeros(len(cat), bool), "BROAD_AGN": np.zeros(len(cat), bool)}
-          ).write(path)
+    Table(
+        {
+            "MANGAID": cat["mangaid"].to_numpy(dtype=str),
+            "PLATEIFU": cat["plateifu"].to_numpy(dtype=str),
+            "WISE_AGN": flags,
+            "BAT_AGN": np.zeros(len(cat), bool),
+            "RADIO_AGN": np.zeros(len(cat), bool),
+            "BROAD_AGN": np.zeros(len(cat), bool),
+        }
+    ).write(path)
     return path
 
 
@@ -35,12 +41,26 @@ def test_agn_vac_layout(scored, store, tmp_path):
     labels = _agn_vac(tmp_path / "agn.fits", store, [0, 5])
     result = evaluate(scored, labels, EvaluateConfig(**FAST))
     m = result["metrics"].set_index("score")
-    assert set(m.index) >= {"score_recon", "score_iforest", "score_knn", "score_lof",
-                            "score_combined"}
+    assert set(m.index) >= {
+        "score_recon",
+        "score_iforest",
+        "score_knn",
+        "score_lof",
+        "score_combined",
+    }
     assert (m["n_positive"] == 2).all() and (m["n"] == len(store)).all()
     assert m["label"].iloc[0] == "any of WISE_AGN, BAT_AGN, RADIO_AGN, BROAD_AGN"
-    for col in ("auroc", "average_precision", "precision_at_3", "recall_top1pct", "recall_top5pct",
-                "recall_top10pct", "pct_p50", "auroc_lo", "auroc_hi"):
+    for col in (
+        "auroc",
+        "average_precision",
+        "precision_at_3",
+        "recall_top1pct",
+        "recall_top5pct",
+        "recall_top10pct",
+        "pct_p50",
+        "auroc_lo",
+        "auroc_hi",
+    ):
         assert col in m
     assert m["auroc"].between(0, 1).all()
     ev = scored / "evaluation"
@@ -56,19 +76,32 @@ def test_a_known_ranking_gives_known_metrics(scored, store, tmp_path):
     top = cat.sort_values("rank")["plateifu"].head(2).tolist()
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"plateifu": cat["plateifu"], "flag": cat["plateifu"].isin(top)}).to_csv(labels)
-    m = evaluate(scored, labels, EvaluateConfig(label_column="flag", scores=["score_combined"],
-                                                **FAST))["metrics"].iloc[0]
+    m = evaluate(
+        scored, labels, EvaluateConfig(label_column="flag", scores=["score_combined"], **FAST)
+    )["metrics"].iloc[0]
     assert m["auroc"] == 1.0 and m["average_precision"] == 1.0 and m["recall_top10pct"] == 1.0
     assert m["precision_at_3"] == pytest.approx(2 / 3)
 
 
 def test_per_class_mangaid_and_baselines(scored, store, tmp_path):
-    truth = pd.DataFrame({"mangaid": store.catalogue["mangaid"],
-                          "class": ["seyfert"] + ["star_forming"] * (len(store) - 1)})
+    truth = pd.DataFrame(
+        {
+            "mangaid": store.catalogue["mangaid"],
+            "class": ["seyfert"] + ["star_forming"] * (len(store) - 1),
+        }
+    )
     truth.to_parquet(tmp_path / "truth.parquet")
-    result = evaluate(scored, tmp_path / "truth.parquet", EvaluateConfig(
-        label_column="class", per_class=True, compare=["pca", "ratio_iforest"],
-        pca_components=2, **FAST))
+    result = evaluate(
+        scored,
+        tmp_path / "truth.parquet",
+        EvaluateConfig(
+            label_column="class",
+            per_class=True,
+            compare=["pca", "ratio_iforest"],
+            pca_components=2,
+            **FAST,
+        ),
+    )
     m = result["metrics"]
     assert set(m["label"]) == {"seyfert", "star_forming"}
     assert {"score_pca", "score_ratio_iforest"} <= set(m["score"])

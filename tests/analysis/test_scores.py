@@ -61,8 +61,18 @@ def test_combine_rank_and_threshold():
 
 def test_score_writes_every_column_and_keeps_the_others(embedded):
     cat, _ = score(embedded, ScoreConfig(k=5))
-    for col in ("score_recon", "score_recon_Ha-6564", "score_iforest", "score_knn", "score_lof",
-                "pct_recon", "pct_knn", "score_combined", "rank", "flag_anomaly"):
+    for col in (
+        "score_recon",
+        "score_recon_Ha-6564",
+        "score_iforest",
+        "score_knn",
+        "score_lof",
+        "pct_recon",
+        "pct_knn",
+        "score_combined",
+        "rank",
+        "flag_anomaly",
+    ):
         assert col in cat
     assert sorted(cat["rank"]) == list(range(1, len(cat) + 1))
     assert cat["pct_combined"].between(0, 100).all()

@@ -7,15 +7,25 @@ from linecube.analysis.similar import NeighbourIndex, find_galaxy, similar
 from linecube.errors import ConfigError
 
 
-@pytest.mark.parametrize("metric, backend", [
-    ("euclidean", "kdtree"), ("manhattan", "kdtree"),
-    ("euclidean", "brute"), ("manhattan", "brute"), ("cosine", "brute")])
+@pytest.mark.parametrize(
+    "metric, backend",
+    [
+        ("euclidean", "kdtree"),
+        ("manhattan", "kdtree"),
+        ("euclidean", "brute"),
+        ("manhattan", "brute"),
+        ("cosine", "brute"),
+    ],
+)
 def test_index_matches_sklearn(metric, backend):
     rng = np.random.default_rng(1)
     data, queries = rng.normal(size=(300, 5)), rng.normal(size=(7, 5))
     dist, idx = NeighbourIndex(data, metric, backend).query(queries, 4)
-    ref_d, ref_i = NearestNeighbors(n_neighbors=4, metric=metric, algorithm="brute").fit(
-        data).kneighbors(queries)
+    ref_d, ref_i = (
+        NearestNeighbors(n_neighbors=4, metric=metric, algorithm="brute")
+        .fit(data)
+        .kneighbors(queries)
+    )
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_allclose(dist, ref_d, rtol=1e-4, atol=1e-5)
 

@@ -31,23 +31,64 @@ def model_file(tmp_path):
 def test_verbs_end_to_end(tmp_path, model_file, capsys):
     path, store = model_file
     out = tmp_path / "analysis"
-    assert main(["embed", "--model", str(path), "--store", str(store.path), "--out", str(out),
-                 "--batch-size", "4", "--save-recon", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(path),
+                "--store",
+                str(store.path),
+                "--out",
+                str(out),
+                "--batch-size",
+                "4",
+                "--save-recon",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert main(["score", str(out), "--k", "4", "--top", "3"]) == 0
     text = capsys.readouterr().out
     assert "worst_line" in text and "flag" in text
     assert main(["bpt", str(out), "--no-progress", "--sn-min", "3"]) == 0
-    assert main(["similar", str(out), "8003-1904", "--k", "3", "--csv", str(tmp_path / "n.csv")]) == 0
+    assert (
+        main(["similar", str(out), "8003-1904", "--k", "3", "--csv", str(tmp_path / "n.csv")]) == 0
+    )
     assert len(pd.read_csv(tmp_path / "n.csv")) == 3
     assert main(["umap", str(out), "--n-neighbors", "5", "--n-epochs", "20", "--seed", "1"]) == 0
     labels = tmp_path / "labels.csv"
-    pd.DataFrame({"PLATEIFU": store.catalogue["plateifu"],
-                  "is_agn": [1, 0] * 8}).to_csv(labels, index=False)
-    assert main(["evaluate", str(out), "--labels", str(labels), "--n-bootstrap", "20",
-                 "--top-k", "3", "--purity-k", "2"]) == 0
+    pd.DataFrame({"PLATEIFU": store.catalogue["plateifu"], "is_agn": [1, 0] * 8}).to_csv(
+        labels, index=False
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out),
+                "--labels",
+                str(labels),
+                "--n-bootstrap",
+                "20",
+                "--top-k",
+                "3",
+                "--purity-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     cat = pd.read_parquet(out / "catalogue.parquet")
-    for col in ("score_recon", "score_combined", "rank", "bpt_class", "whan_class", "umap_x",
-                "umap_y"):
+    for col in (
+        "score_recon",
+        "score_combined",
+        "rank",
+        "bpt_class",
+        "whan_class",
+        "umap_x",
+        "umap_y",
+    ):
         assert col in cat
     assert (out / "evaluation" / "metrics.csv").is_file()
 
@@ -61,12 +102,35 @@ def test_clear_errors(tmp_path, model_file, capsys):
     assert "run `linecube embed` first" in capsys.readouterr().err
     # a model and a store that disagree
     other = make_store(tmp_path / "other", n=3, size=16)
-    assert main(["embed", "--model", str(path), "--store", str(other.path),
-                 "--out", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(path),
+                "--store",
+                str(other.path),
+                "--out",
+                str(tmp_path / "b"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "map size differs (model: 8, store: 16)" in capsys.readouterr().err
     # unknown PLATEIFU
-    main(["embed", "--model", str(path), "--store", str(store.path), "--out", str(out),
-          "--no-progress"])
+    main(
+        [
+            "embed",
+            "--model",
+            str(path),
+            "--store",
+            str(store.path),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     capsys.readouterr()
     assert main(["similar", str(out), "8003-194"]) == 2
     assert "did you mean 8003-1904" in capsys.readouterr().err

@@ -76,7 +76,8 @@ def test_ingest_rejects_and_is_idempotent(tmp_path, client):
     assert report.ok
     reasons = dict(report.rejections)
     assert reasons[str(bad)] == "every spaxel is masked"
-    assert reasons[str(dup)] == f"duplicate PLATEIFU 1-1 (already in the store from {src / 'g1.fits'})"
+    first = src / "g1.fits"
+    assert reasons[str(dup)] == f"duplicate PLATEIFU 1-1 (already in the store from {first})"
     assert reasons[str(tmp_path / "nope.fits")] == "file not found"
     assert "every spaxel is masked" in report.summary()
 
@@ -186,7 +187,8 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path, maps_file, client):
         maps_file(name=f"in/g{i:02d}.fits.gz", header=header, seed=i)
     maps_file(name="in/g99.fits.gz", header={"plateifu": "5-1901"}, seed=99)
     src = tmp_path / "in"
-    script = write(tmp_path / "run.py", KILLABLE.format(src=str(src), store=str(tmp_path / "killed")))
+    script = write(tmp_path / "run.py",
+                   KILLABLE.format(src=str(src), store=str(tmp_path / "killed")))
     proc = subprocess.Popen([sys.executable, str(script)])
     catalogue = tmp_path / "killed" / "catalogue.parquet"
     deadline = time.monotonic() + 60
