@@ -15,7 +15,10 @@ Implementations (each measurement in its own subprocess, so its peak RSS is its 
   much of the gap the allocator alone closes);
 * ``keras``: Keras 3 ``ConvLSTM2D`` on TensorFlow (``peers/keras_convlstm.py``; optional extra).
 
-Every implementation starts from the same weights (copied from the linecube model) and the same
+PyTorch workers run with ``OMP_WAIT_POLICY=PASSIVE`` by default (``--omp-wait-policy``): on a
+shared machine, OpenMP threads that spin while waiting for a descheduled partner made every
+PyTorch implementation (ours and the textbook peer alike) several times slower, which TensorFlow's
+thread pool is not. Every implementation starts from the same weights (copied from the linecube model) and the same
 batch; peers are checked to compute the same function (max |difference| of the outputs), and the
 training loss after the same steps is reported (bf16 against float32). Also measured in the same
 run: this CPU's 3x3 convolution and matrix-product rates, and the fraction of the convolution
@@ -210,13 +213,10 @@ def worker_main(args) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-WAIT_POLICY = "PASSIVE"
-
-
-def run_worker(name: str, extra: list[str], timeout: float) -> dict:
+def run_worker(name: str, extra: list[str], timeout: float, wait_policy: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, *extra]
     env = os.environ | {"OMP_NUM_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2",
-                        "OMP_WAIT_POLICY": WAIT_POLICY}
+                        "OMP_WAIT_POLICY": wait_policy}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -271,14 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         worker_main(args)
         return 0
 
-    global WAIT_POLICY
-    WAIT_POLICY = args.omp_wait_policy
     impls = [i for i in args.impls if i != "keras" or keras_available()]
     if "keras" in args.impls and "keras" not in impls:
         print("keras: tensorflow/keras not installed (pip install 'linecube[tensorflow]'); skipped")
     load = os.getloadavg()[0]
     print(f"load average at start: {load:.2f}")
-    results: dict = {"load_average_start": load, "omp_wait_policy": WAIT_POLICY, "rates": run_worker("rates", [], args.timeout),
+    results: dict = {"load_average_start": load, "omp_wait_policy": args.omp_wait_policy,
+                     "rates": run_worker("rates", [], args.timeout, args.omp_wait_policy),
                      "runs": []}
     print("CPU rates (GFLOP/s):", json.dumps(results["rates"]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                     extra = ["--sizes", str(size), "--mode", mode, "--warmup", str(warmup),
                              "--timed", str(timed), "--ref", str(ref)]
                     run = {"impl": impl, "size": size, "mode": mode} | run_worker(
-                        impl, extra, args.timeout)
+                        impl, extra, args.timeout, args.omp_wait_policy)
                     if "seconds_per_step" in run:
                         run["samples_per_s"] = BATCH / run["seconds_per_step"]
                         run["best_samples_per_s"] = BATCH / run["best_seconds_per_step"]

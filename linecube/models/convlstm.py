@@ -175,6 +175,9 @@ class ConvLSTMCell(nn.Module):
             hidden states ``(T, B, F, H, W)`` (time-major, channels-last) and the final ``(h, c)``.
         """
         per_step_input = xg.dim() == 5
+        # unbind once: its backward stacks the step gradients in one tensor, where indexing
+        # xg[t] at every step would zero-fill and accumulate a full (T, ...) gradient T times
+        x_steps = xg.unbind(0) if per_step_input else None
         pointwise = _compiled_pointwise() if fuse else lstm_pointwise
         if state is None:
             if self.weight_x is None:
@@ -189,7 +192,7 @@ class ConvLSTMCell(nn.Module):
             h, c = (channels_last(s) for s in state)
         hs: list[Tensor] = [None] * steps  # type: ignore[list-item]
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
-            x_t = xg[t] if per_step_input else xg
+            x_t = x_steps[t] if per_step_input else xg
             if h is None:
                 h, c = pointwise(x_t, c, self.w_ci, self.w_cf, self.w_co)
             else:
