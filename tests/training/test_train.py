@@ -101,6 +101,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tm
 
 KILLED_RUN = """
 import os, signal, sys
+import torch
 from lightning.pytorch.callbacks import Callback
 from linecube.training.config import TrainConfig
 from linecube.training.train import train
@@ -110,6 +111,7 @@ class KillAfterCheckpoint(Callback):
         if trainer.current_epoch == 1:  # the checkpoint of epoch 1 is written before this
             os.kill(os.getpid(), signal.SIGKILL)
 
+torch.set_num_threads(int(sys.argv[4]))  # the parent's: reductions then add up in one order
 train(sys.argv[1], TrainConfig.model_validate_json(sys.argv[2]), sys.argv[3],
       callbacks=[KillAfterCheckpoint()])
 """
@@ -121,7 +123,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path)
     train(tiny_store, cfg, tmp_path / "full")
     killed = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_RUN), str(tiny_store),
-                           cfg.model_dump_json(), str(killed)], capture_output=True, text=True)
+                           cfg.model_dump_json(), str(killed), str(torch.get_num_threads())],
+                          capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 1
     assert not (killed / "model.safetensors").exists()
