@@ -43,7 +43,8 @@ def _step(name: str, timings: dict[str, float], echo):
 
 
 def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
-             workers: int | None = None, top: int = 10, echo=print) -> DemoResult:
+             workers: int | None = None, top: int = 10, epochs: int | None = None,
+             echo=print) -> DemoResult:
     """Run the pipeline end to end on a simulated survey of ``n`` galaxies in ``out``.
 
     Args:
@@ -52,9 +53,12 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
         seed: seed of the survey and of the training run.
         workers: processes for simulation and ingest (default: all cores).
         top: anomalies printed at the end.
+        epochs: training epochs (default: the ``demo`` preset's).
         echo: where progress lines go.
     """
     import os
+
+    from astropy.table import Table
 
     from linecube.analysis.bpt import run_bpt
     from linecube.analysis.embed import EmbedConfig, embed
@@ -85,7 +89,10 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
     with _step("train (demo preset)", timings, echo):
         model_file = run_dir / "model.safetensors"
         if not model_file.exists():
-            config = load_train_config("demo", {"trainer.seed": seed, "data.seed": seed})
+            overrides = {"trainer.seed": seed, "data.seed": seed}
+            if epochs is not None:
+                overrides["trainer.max_epochs"] = epochs
+            config = load_train_config("demo", overrides)
             resume = (run_dir / "checkpoints" / "last.ckpt").exists()
             train(store_dir, None if resume else config, run_dir, resume=resume)
     with _step("embed", timings, echo):
@@ -99,7 +106,18 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
     with _step("bpt", timings, echo):
         run_bpt(adir, store, progress=True)
     with _step("evaluate against the simulated AGN catalogue and truth", timings, echo):
-        evaluate(adir, survey / "agn_catalogue.fits", EvaluateConfig(), store=store)
+        evaluation = adir / "evaluation"
+        agn_table = Table.read(survey / "agn_catalogue.fits")
+        agn = None
+        if len(agn_table):
+            agn = evaluate(adir, survey / "agn_catalogue.fits", EvaluateConfig(), store=store)
+            os.replace(evaluation / "metrics.csv", evaluation / "metrics_agn_catalogue.csv")
+        else:
+            echo("[demo] the simulated AGN catalogue lists no galaxy at this survey size: "
+                 "its evaluation is skipped")
+        per_class = evaluate(adir, survey / "truth.parquet", EvaluateConfig(
+            label_column="class", per_class=True, compare=["pca", "ratio_iforest"], seed=seed),
+            store=store)
     with _step("report", timings, echo):
         report = build_report(adir, report_dir, labels=survey / "truth.parquet")
     with _step("explorer", timings, echo):
@@ -113,6 +131,16 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
     echo("")
     echo(f"Top {top} anomalies (simulated class shown for reference):")
     echo(shown.to_string(index=False))
+    echo("")
+    if agn is not None:
+        auroc = agn["metrics"].set_index("score")["auroc"]
+        echo("AUROC of the simulated AGN catalogue's galaxies (0.5 = chance): "
+             + ", ".join(f"{name} {value:.2f}" for name, value in auroc.items()))
+    echo("Best score per simulated class (AUROC), the ConvLSTM against the baselines:")
+    metrics = per_class["metrics"]
+    best_rows = metrics.loc[metrics.groupby("label")["auroc"].idxmax()]
+    for row in best_rows.itertuples():
+        echo(f"  {row.label:<14} {row.score:<22} {row.auroc:.2f}")
     echo("")
     echo(f"report:   {report}")
     echo(f"explorer: {explorer}")

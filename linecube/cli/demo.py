@@ -13,10 +13,13 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the survey and the training run")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--top", type=int, default=10, help="anomalies to print (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default: the demo preset's)")
 
 
 def run(args):
     from linecube.demo import run_demo
 
-    run_demo(args.out, n=args.n, seed=args.seed, workers=args.workers, top=args.top)
+    run_demo(args.out, n=args.n, seed=args.seed, workers=args.workers, top=args.top,
+             epochs=args.epochs)
     return 0
