@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 

@@ -8,8 +8,6 @@ and ``percentiles.png``. The catalogue is changed only with ``add_columns``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from pydantic import Field
 from linecube.analysis.labels import find_column, label_vector, match_labels, read_table
 from linecube.analysis.layout import AnalysisDir
 from linecube.analysis.metrics import bootstrap
+from linecube.atomic import atomic_path
 from linecube.config import StrictModel
 from linecube.errors import ConfigError, InputFileError
 
@@ -260,14 +259,8 @@ def evaluate(
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _plots(
@@ -309,8 +302,6 @@ def _plots(
         )
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(dir=evaluation, prefix=f".{key}.", suffix=".png")
-        os.close(fd)
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, evaluation / f"{key}.png")
+        with atomic_path(evaluation / f"{key}.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from linecube.atomic import atomic_path
 from linecube.errors import InputFileError
 from linecube.store.store import Store, atomic_write_bytes, atomic_write_parquet
 
@@ -243,14 +244,8 @@ def write_fits_table(df: pd.DataFrame, path: Path) -> None:
             table[name] = np.asarray(col.astype(str).to_numpy(), dtype=str)
         else:
             table[name] = col.to_numpy()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         table.write(tmp, format="fits", overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_default(value: Any) -> Any:

@@ -12,14 +12,13 @@ galaxy metadata are empty (``""``/None/NaN) and the CRITICAL-bit check cannot be
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from linecube.atomic import atomic_path
 from linecube.bits import DAPPIXMASK
 from linecube.errors import InputFileError
 from linecube.io.galaxy import Galaxy
@@ -53,12 +52,8 @@ def write_mmu(path: str | Path, galaxies: Iterable[Galaxy], release: str = "DR17
     Each galaxy's lines become ``maps`` rows of group ``emline_<ext>`` where ``<ext>`` is
     ``galaxy.meta["extension"]`` (default GFLUX); maps are padded to 96x96.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     donotuse = float(1 << DAPPIXMASK["DONOTUSE"])
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as hdf:
             hdf.attrs.update({"project": "SDSS", "survey": "MaNGA", "release": release})
             for gal in galaxies:
@@ -90,10 +85,6 @@ def write_mmu(path: str | Path, galaxies: Iterable[Galaxy], release: str = "DR17
                 rows["mask"] = pad_to(gal.mask.astype(np.float32), MMU_SIZE, donotuse)
                 rows["array_units"] = UNITS.get(ext, b"")
                 grp.create_dataset("maps", data=rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None = None,
