@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from linecube.cli.common import add_label_arguments
+
 HELP = "write the interactive explorer page of an analysis (optionally serve it on localhost)"
 
 
@@ -19,12 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
     parser.add_argument("analysis_dir", help="analysis directory (needs umap_x/umap_y)")
     parser.add_argument("--out", required=True, help="page directory to write")
-    parser.add_argument("--labels", default=None, metavar="TABLE",
-                        help="label table (FITS, Parquet or CSV with PLATEIFU or MANGAID) whose "
-                        "classes colour the figures")
-    parser.add_argument("--label-columns", nargs="+", default=None, metavar="COLUMN",
-                        help="columns of --labels to show (default: class, label, is_agn or "
-                        "the AGN VAC flags present)")
+    add_label_arguments(parser)
     parser.add_argument("--k", type=int, default=8,
                         help="nearest neighbours listed per galaxy (default 8)")
     parser.add_argument("--thumb-line", default=None,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from linecube.cli.common import add_label_arguments
+
 HELP = "write a static HTML report (with PNG/PDF figures) of an analysis"
 
 
@@ -20,12 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
     parser.add_argument("analysis_dir", help="analysis directory (from embed/score/umap/bpt)")
     parser.add_argument("--out", required=True, help="report directory to write")
-    parser.add_argument("--labels", default=None, metavar="TABLE",
-                        help="label table (FITS, Parquet or CSV with PLATEIFU or MANGAID) whose "
-                        "classes colour the figures")
-    parser.add_argument("--label-columns", nargs="+", default=None, metavar="COLUMN",
-                        help="columns of --labels to show (default: class, label, is_agn or "
-                        "the AGN VAC flags present)")
+    add_label_arguments(parser)
     parser.add_argument("--top", type=int, default=20,
                         help="number of most anomalous galaxies shown in full (default 20)")
     parser.add_argument("--title", default="linecube analysis report", help="page title")
