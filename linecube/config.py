@@ -59,12 +59,16 @@ def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def load_config(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Load ``path`` into ``model``, with dotted-key ``overrides`` applied on top."""
-    data = read_mapping(path)
+def load_config(path: str | Path | None, model: type[M],
+                overrides: dict[str, Any] | None = None, source: str = "command line") -> M:
+    """Load ``path`` (``None``: the defaults) into ``model``, with dotted-key ``overrides`` on top.
+
+    Errors name the file, or ``source`` when there is none.
+    """
+    data = read_mapping(path) if path else {}
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
-    return validate(model, data, source=str(path))
+    return validate(model, data, source=str(path) if path else source)
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -37,18 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from linecube.config import load_config, parse_overrides, set_dotted, validate
+    from linecube.config import load_config, parse_overrides
     from linecube.preprocess.config import PreprocessConfig
     from linecube.store.ingest import ingest
 
-    overrides = parse_overrides(args.override)
-    if args.config:
-        cfg = load_config(args.config, PreprocessConfig, overrides)
-    else:
-        data: dict = {}
-        for key, value in overrides.items():
-            set_dotted(data, key, value)
-        cfg = validate(PreprocessConfig, data, source="-o")
+    cfg = load_config(args.config, PreprocessConfig, parse_overrides(args.override), source="-o")
     report = ingest(args.inputs, args.out, cfg, scheduler=args.scheduler, workers=args.workers,
                     progress=not args.no_progress, batch_size=args.batch_size)
     print(report.summary())

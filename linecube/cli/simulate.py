@@ -36,17 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from linecube.config import load_config, parse_overrides, set_dotted, validate
+    from linecube.config import load_config, parse_overrides
     from linecube.simulate import SimulationConfig, simulate_survey
 
-    overrides = parse_overrides(args.set)
-    if args.config:
-        config = load_config(args.config, SimulationConfig, overrides)
-    else:
-        data: dict = {}
-        for key, value in overrides.items():
-            set_dotted(data, key, value)
-        config = validate(SimulationConfig, data, source="--set")
+    config = load_config(args.config, SimulationConfig, parse_overrides(args.set), source="--set")
     summary = simulate_survey(args.out, args.n, seed=args.seed, config=config,
                               workers=args.workers, full=args.full, format=args.format,
                               spaxel_classes=args.spaxel_classes,
