@@ -15,14 +15,15 @@ Implementations (each measurement in its own subprocess, so its peak RSS is its 
   much of the gap the allocator alone closes);
 * ``keras``: Keras 3 ``ConvLSTM2D`` on TensorFlow (``peers/keras_convlstm.py``; optional extra).
 
-PyTorch workers run with ``OMP_WAIT_POLICY=PASSIVE`` by default (``--omp-wait-policy``): on a
-shared machine, OpenMP threads that spin while waiting for a descheduled partner made every
-PyTorch implementation (ours and the textbook peer alike) several times slower, which TensorFlow's
-thread pool is not. Every implementation starts from the same weights (copied from the linecube model) and the same
+PyTorch workers keep OpenMP's default wait policy (spin briefly, then sleep), as users get it;
+on a loaded machine pass ``--omp-wait-policy PASSIVE``: there, OpenMP threads that spin while
+waiting for a descheduled partner made every PyTorch implementation (ours and the textbook peer
+alike) several times slower, which TensorFlow's thread pool is not. Every implementation starts from the same weights (copied from the linecube model) and the same
 batch; peers are checked to compute the same function (max |difference| of the outputs), and the
 training loss after the same steps is reported (bf16 against float32). Also measured in the same
 run: this CPU's 3x3 convolution and matrix-product rates, and the fraction of the convolution
-rate each implementation achieves (model FLOPs: convolutions only, 2 per multiply-accumulate,
+rate each implementation achieves (the best of 5 single calls; the rate sustained over a second of
+back-to-back calls, as in a training step, is reported beside it; model FLOPs: convolutions only, 2 per multiply-accumulate,
 per layer ``T*2*k^2*(Cin+F)*4F*H*W``; training counts 3x the forward FLOPs).
 
 Usage::
@@ -186,13 +187,22 @@ def rates_worker() -> dict:
             best = min(best, time.perf_counter() - start)
         return flops / best / 1e9
 
+    def sustained_rate(fn, flops, seconds=1.0):
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            fn()
+            calls += 1
+        return calls * flops / (time.perf_counter() - start) / 1e9
+
     out = {}
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         cl = torch.channels_last
         x = torch.randn(8, 32, 64, 64, dtype=dtype).contiguous(memory_format=cl)
         w = torch.randn(128, 32, 3, 3, dtype=dtype).contiguous(memory_format=cl)
-        out[f"conv_{name}"] = rate(lambda x=x, w=w: F.conv2d(x, w, padding=1),
-                                   2 * 9 * 32 * 128 * 64 * 64 * 8)
+        conv_flops = 2 * 9 * 32 * 128 * 64 * 64 * 8
+        out[f"conv_{name}"] = rate(lambda x=x, w=w: F.conv2d(x, w, padding=1), conv_flops)
+        out[f"sustained_conv_{name}"] = sustained_rate(
+            lambda x=x, w=w: F.conv2d(x, w, padding=1), conv_flops)
         a = torch.randn(2048, 2048, dtype=dtype)
         out[f"matmul_{name}"] = rate(lambda a=a: a @ a, 2 * 2048**3)
     return out
@@ -215,8 +225,9 @@ def worker_main(args) -> None:
 
 def run_worker(name: str, extra: list[str], timeout: float, wait_policy: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, *extra]
-    env = os.environ | {"OMP_NUM_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2",
-                        "OMP_WAIT_POLICY": wait_policy}
+    env = os.environ | {"OMP_NUM_THREADS": str(THREADS), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = wait_policy
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -258,9 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     parser.add_argument("--out", type=Path, help="write all results as JSON here")
-    parser.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
-                        help="OpenMP threads of the PyTorch workers sleep (PASSIVE) or spin "
-                             "(ACTIVE) while waiting; spinning collapses on a shared machine")
+    parser.add_argument("--omp-wait-policy", default="default",
+                        choices=["default", "PASSIVE", "ACTIVE"],
+                        help="OpenMP threads of the PyTorch workers spin briefly, then sleep "
+                             "(default, what users get), sleep at once (PASSIVE: use on a "
+                             "loaded machine, where spinning collapses) or spin (ACTIVE)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, help=argparse.SUPPRESS)
@@ -317,7 +330,7 @@ def report(results: dict) -> str:
     rates = results["rates"]
     lines = [
         "CPU: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()
-                            if k.startswith(("conv", "matmul"))),
+                            if k.startswith(("conv", "matmul", "sustained"))),
         "",
         "| impl | H=W | mode | samples/s (median) | best | GFLOP/s | of conv peak | "
         "peak RSS MB | max abs diff vs linecube | final loss |",

@@ -171,7 +171,7 @@ class ConvLSTMAutoencoder(nn.Module):
         for i, layer in enumerate(self.encoder):
             if i and self.cfg.factor > 1:
                 seq = per_step(lambda s: resample(self.cfg, s, up=False), seq)
-            seq, (h, c) = layer(seq)
+            seq, (h, c) = layer(seq, outputs=i < len(self.encoder) - 1)
         features = torch.cat([h, c], 1) if self.cfg.latent_source == "hidden_cell" else h
         return self.latent_head(features)
 

@@ -181,8 +181,9 @@ class ConvLSTMCell(nn.Module):
         return F.conv2d(h, self.weight_h, padding=self.padding)
 
     def scan(
-        self, xg: Tensor, steps: int, state: State | None, reverse: bool, fuse: bool
-    ) -> tuple[Tensor, State]:
+        self, xg: Tensor, steps: int, state: State | None, reverse: bool, fuse: bool,
+        outputs: bool = True,
+    ) -> tuple[Tensor | None, State]:
         """Run the recurrence over precomputed input gates.
 
         Args:
@@ -192,9 +193,11 @@ class ConvLSTMCell(nn.Module):
             state: initial ``(h, c)`` (B, F, H, W), or None for zeros.
             reverse: process steps T-1 .. 0.
             fuse: use the ``torch.compile``-fused gate arithmetic.
+            outputs: keep every hidden state (False: only the final state is returned).
 
         Returns:
-            hidden states ``(T, B, F, H, W)`` (time-major, channels-last) and the final ``(h, c)``.
+            hidden states ``(T, B, F, H, W)`` (time-major, channels-last; None without
+            ``outputs``) and the final ``(h, c)``.
         """
         per_step_input = xg.dim() == 5
         # unbind once: its backward stacks the step gradients in one tensor, where indexing
@@ -219,8 +222,9 @@ class ConvLSTMCell(nn.Module):
                 h, c = pointwise(x_t, c, self.w_ci, self.w_cf, self.w_co)
             else:
                 h, c = pointwise(self.hidden_gates(h), c, self.w_ci, self.w_cf, self.w_co, x_t)
-            hs[t] = h
-        return stack_steps(hs), (h, c)
+            if outputs:
+                hs[t] = h
+        return (stack_steps(hs) if outputs else None), (h, c)
 
 
 class ConvLSTM(nn.Module):
@@ -261,12 +265,15 @@ class ConvLSTM(nn.Module):
         """Channels of the outputs and states: F, or 2F when bidirectional."""
         return self.hidden_channels * len(self.cells)
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(
+        self, x: Tensor, state: State | None = None, outputs: bool = True
+    ) -> tuple[Tensor | None, State]:
         """Read a sequence.
 
         Args:
             x: ``(B, T, C, H, W)``.
             state: initial ``(h, c)``, each ``(B, out_channels, H, W)``, or None for zeros.
+            outputs: return every hidden state; False skips storing them (None is returned).
 
         Returns:
             ``(outputs, (h, c))``: outputs ``(B, T, out_channels, H, W)`` (every hidden state),
@@ -275,7 +282,8 @@ class ConvLSTM(nn.Module):
         b, t = x.shape[:2]
         flat = time_major(x)
         return self._run(
-            [cell.input_gates(flat).unflatten(0, (t, b)) for cell in self.cells], t, state)
+            [cell.input_gates(flat).unflatten(0, (t, b)) for cell in self.cells], t, state,
+            outputs)
 
     def forward_repeated(
         self, x: Tensor | None, steps: int, state: State | None = None
@@ -292,15 +300,19 @@ class ConvLSTM(nn.Module):
         """
         return self._run([cell.input_gates(x) for cell in self.cells], steps, state)
 
-    def _run(self, xgs: list[Tensor], steps: int, state: State | None) -> tuple[Tensor, State]:
+    def _run(
+        self, xgs: list[Tensor], steps: int, state: State | None, outputs: bool = True
+    ) -> tuple[Tensor | None, State]:
         states = [None] * len(self.cells) if state is None else list(
             zip(*(s.chunk(len(self.cells), dim=1) for s in state), strict=True))
         outs, hs, cs = [], [], []
         for direction, (cell, xg, st) in enumerate(zip(self.cells, xgs, states, strict=True)):
-            out, (h, c) = cell.scan(xg, steps, st, reverse=direction == 1, fuse=self.fuse_gates)
+            out, (h, c) = cell.scan(
+                xg, steps, st, reverse=direction == 1, fuse=self.fuse_gates, outputs=outputs)
             outs.append(out)
             hs.append(h)
             cs.append(c)
         if len(self.cells) == 1:
-            return outs[0].transpose(0, 1), (hs[0], cs[0])
-        return torch.cat(outs, dim=2).transpose(0, 1), (torch.cat(hs, 1), torch.cat(cs, 1))
+            return (outs[0].transpose(0, 1) if outputs else None), (hs[0], cs[0])
+        seq = torch.cat(outs, dim=2).transpose(0, 1) if outputs else None
+        return seq, (torch.cat(hs, 1), torch.cat(cs, 1))

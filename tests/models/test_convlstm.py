@@ -3,7 +3,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from linecube.models.convlstm import ConvLSTM, ConvLSTMCell, per_step
+from linecube.models.convlstm import (
+    ConvLSTM,
+    ConvLSTMCell,
+    channels_last,
+    per_step,
+    sigmoid_tanh,
+    time_major,
+)
 
 
 def reference_scan(cell: ConvLSTMCell, x, h=None, c=None, reverse=False):
@@ -177,3 +184,37 @@ def test_equals_keras_convlstm2d_with_copied_weights():
     out, (h, c) = layer(x)
     np.testing.assert_allclose(out.detach().permute(0, 1, 3, 4, 2).numpy(), seq, atol=1e-5)
     np.testing.assert_allclose(c.detach().permute(0, 2, 3, 1).numpy(), kc, atol=1e-5)
+
+
+def test_outputs_false_returns_only_the_final_state():
+    torch.manual_seed(8)
+    layer = ConvLSTM(2, 3, 3, bidirectional=True)
+    x = torch.randn(2, 4, 2, 5, 5)
+    out, (h, c) = layer(x)
+    none, (h2, c2) = layer(x, outputs=False)
+    assert none is None
+    torch.testing.assert_close(h2, h)
+    torch.testing.assert_close(c2, c)
+
+
+def test_sigmoid_tanh_matches_tanh_with_finite_gradients_at_extremes():
+    x = torch.linspace(-30, 30, 60001, dtype=torch.float32)
+    assert float((sigmoid_tanh(x) - torch.tanh(x)).abs().max()) < 1e-6
+    big = torch.tensor([-1e4, -100.0, 0.0, 100.0, 1e4], requires_grad=True)
+    y = sigmoid_tanh(big)
+    (grad,) = torch.autograd.grad(y.sum(), big)
+    torch.testing.assert_close(y, torch.tensor([-1.0, -1.0, 0.0, 1.0, 1.0]))
+    torch.testing.assert_close(grad, torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]))
+
+
+def test_outputs_are_stored_so_the_next_layer_reads_them_without_a_copy():
+    layer = ConvLSTM(3, 4, 3)
+    out, _ = layer(torch.randn(2, 5, 3, 6, 6))
+    assert time_major(out).data_ptr() == out.data_ptr()
+    assert time_major(out).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_one_channel_input_convolves_to_channels_last():
+    x = channels_last(torch.randn(3, 1, 6, 6))
+    y = F.conv2d(x, torch.randn(8, 1, 3, 3), padding=1)
+    assert y.is_contiguous(memory_format=torch.channels_last) and y.stride()[1] == 1
