@@ -22,8 +22,8 @@ alike) several times slower, which TensorFlow's thread pool is not. Every implem
 batch; peers are checked to compute the same function (max |difference| of the outputs), and the
 training loss after the same steps is reported (bf16 against float32). Also measured in the same
 run: this CPU's 3x3 convolution and matrix-product rates, and the fraction of the convolution
-rate each implementation achieves (the best of 5 single calls; the rate sustained over a second of
-back-to-back calls, as in a training step, is reported beside it; model FLOPs: convolutions only, 2 per multiply-accumulate,
+rate each implementation achieves (the best single call of 1.5 s of back-to-back calls; the mean
+rate over those calls, as sustained in a training step, is reported beside it; model FLOPs: convolutions only, 2 per multiply-accumulate,
 per layer ``T*2*k^2*(Cin+F)*4F*H*W``; training counts 3x the forward FLOPs).
 
 Usage::
@@ -178,33 +178,27 @@ def rates_worker() -> dict:
 
     retain_freed_memory()
 
-    def rate(fn, flops):
-        fn()
-        best = float("inf")
-        for _ in range(5):
+    def rates(fn, flops, seconds=1.5):
+        """(best single call, mean over back-to-back calls for ``seconds``) in GFLOP/s."""
+        for _ in range(3):
+            fn()
+        times = []
+        while sum(times) < seconds:
             start = time.perf_counter()
             fn()
-            best = min(best, time.perf_counter() - start)
-        return flops / best / 1e9
-
-    def sustained_rate(fn, flops, seconds=1.0):
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            fn()
-            calls += 1
-        return calls * flops / (time.perf_counter() - start) / 1e9
+            times.append(time.perf_counter() - start)
+        return flops / min(times) / 1e9, len(times) * flops / sum(times) / 1e9
 
     out = {}
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         cl = torch.channels_last
         x = torch.randn(8, 32, 64, 64, dtype=dtype).contiguous(memory_format=cl)
         w = torch.randn(128, 32, 3, 3, dtype=dtype).contiguous(memory_format=cl)
-        conv_flops = 2 * 9 * 32 * 128 * 64 * 64 * 8
-        out[f"conv_{name}"] = rate(lambda x=x, w=w: F.conv2d(x, w, padding=1), conv_flops)
-        out[f"sustained_conv_{name}"] = sustained_rate(
-            lambda x=x, w=w: F.conv2d(x, w, padding=1), conv_flops)
+        out[f"conv_{name}"], out[f"sustained_conv_{name}"] = rates(
+            lambda x=x, w=w: F.conv2d(x, w, padding=1), 2 * 9 * 32 * 128 * 64 * 64 * 8)
         a = torch.randn(2048, 2048, dtype=dtype)
-        out[f"matmul_{name}"] = rate(lambda a=a: a @ a, 2 * 2048**3)
+        out[f"matmul_{name}"], out[f"sustained_matmul_{name}"] = rates(
+            lambda a=a: a @ a, 2 * 2048**3)
     return out
 
 

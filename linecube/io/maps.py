@@ -158,10 +158,13 @@ def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header,
 
     Reading stops as soon as every named HDU has been seen, so HDUs after the last one needed
     are never decompressed. Data come back in the file's (big-endian) byte order, scaled by
-    BSCALE/BZERO when present. HDU 0 is named ``PRIMARY`` unless it has an EXTNAME.
+    BSCALE/BZERO when present. HDU 0 is named ``PRIMARY`` unless it has an EXTNAME. The data of
+    every HDU returned are checked against its ``DATASUM`` keyword when it has one (DAP MAPS
+    files do): the gzip CRC alone is not checked, as reading stops before the end of the stream.
 
     Raises:
-        InputFileError: not FITS, truncated (plain or gzip), or a named HDU is absent.
+        InputFileError: not FITS, truncated (plain or gzip), a DATASUM mismatch, or a named HDU
+            is absent.
     """
     path = Path(path)
     found: dict[str, tuple[fits.Header, np.ndarray]] = {}
@@ -179,6 +182,7 @@ def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header,
                 raw = stream.read(padded)
                 if len(raw) < size:
                     raise InputFileError(path, f"truncated FITS file (data of {name} cut short)")
+                _check_datasum(header, raw, path, name)
                 data = np.frombuffer(raw[:size], dtype=dtype).reshape(shape) if shape else None
                 if data is not None and ("BSCALE" in header or "BZERO" in header):
                     data = data * header.get("BSCALE", 1.0) + header.get("BZERO", 0.0)
@@ -194,6 +198,22 @@ def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header,
     if missing:
         raise InputFileError(path, f"missing extension {', '.join(missing)}")
     return found
+
+
+def fits_datasum(raw: bytes) -> int:
+    """The FITS data checksum of ``raw`` (whole 2880-byte blocks): the 32-bit ones'-complement
+    sum of its big-endian 32-bit words, as recorded in the ``DATASUM`` keyword."""
+    total = int(np.frombuffer(raw, dtype=">u4").sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def _check_datasum(header: fits.Header, raw: bytes, path: Path, name: str) -> None:
+    """Raise ``InputFileError`` when the HDU's ``DATASUM`` disagrees with its data."""
+    recorded = str(header.get("DATASUM", "")).strip()
+    if recorded and fits_datasum(raw) != int(recorded):
+        raise InputFileError(path, f"FITS DATASUM mismatch in {name}: the data are corrupt, or were changed without updating DATASUM")
 
 
 def _next_header(stream: _Stream, path: Path, index: int) -> fits.Header | None:

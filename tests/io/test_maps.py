@@ -6,7 +6,7 @@ from astropy.io import fits
 from manga_fixtures import BOUND, CORNER, EDGE, fake_maps_arrays
 
 from linecube.errors import ConfigError, InputFileError
-from linecube.io.maps import read_maps
+from linecube.io.maps import fits_datasum, read_maps
 from linecube.io.maps_writer import write_maps
 
 
@@ -152,7 +152,7 @@ def test_missing_emline_extension(tmp_path, missing):
     write_maps(path, arrays, {"PLATEIFU": "1-2"})
     with fits.open(path) as hdul:
         kept = fits.HDUList([h for h in hdul if h.name != missing])
-        kept.writeto(path, overwrite=True)
+        kept.writeto(path, overwrite=True, checksum=True)
     with pytest.raises(InputFileError, match=f"missing extension {missing}$"):
         read_maps(path)
 
@@ -169,7 +169,7 @@ def test_shape_mismatch(tmp_path):
     write_maps(path, arrays, {"PLATEIFU": "1-2"})
     with fits.open(path) as hdul:
         hdul["EMLINE_GFLUX_IVAR"].data = hdul["EMLINE_GFLUX_IVAR"].data[:, :10, :]
-        hdul.writeto(path, overwrite=True)
+        hdul.writeto(path, overwrite=True, checksum=True)
     with pytest.raises(InputFileError, match="shapes disagree"):
         read_maps(path)
 
@@ -211,7 +211,7 @@ def test_ivar_channels_named_differently(tmp_path):
     with fits.open(path) as hdul:
         hdul["EMLINE_GFLUX_IVAR"].header["C01"] = "OII-3729"
         hdul["EMLINE_GFLUX_IVAR"].header["C02"] = "OII-3727"
-        hdul.writeto(path, overwrite=True)
+        hdul.writeto(path, overwrite=True, checksum=True)
     with pytest.raises(InputFileError, match="channel names of EMLINE_GFLUX_IVAR differ"):
         read_maps(path)
 
@@ -222,7 +222,7 @@ def test_required_primary_keywords(tmp_path, key):
     write_maps(path, fake_maps_arrays(), {"PLATEIFU": "1-2"})
     with fits.open(path) as hdul:
         del hdul[0].header[key]
-        hdul.writeto(path, overwrite=True)
+        hdul.writeto(path, overwrite=True, checksum=True)
     with pytest.raises(InputFileError, match=f"primary header has no {key} keyword"):
         read_maps(path)
 
@@ -243,3 +243,25 @@ def test_reads_only_the_hdus_it_needs(maps_file):
 def test_header_value_of_the_wrong_type(maps_file):
     with pytest.raises(InputFileError, match="bad header value"):
         read_maps(maps_file(header={"DAPQUAL": "bad"}))
+
+
+def test_fits_datasum_agrees_with_astropy():
+    hdu = fits.ImageHDU(np.random.default_rng(0).normal(size=(3, 7, 11)).astype(">f4"))
+    hdu.add_datasum()
+    raw = hdu.data.tobytes()
+    raw += b"\0" * (-len(raw) % 2880)
+    assert fits_datasum(raw) == int(hdu.header["DATASUM"])
+
+
+@pytest.mark.parametrize("name", ["m.fits", "m.fits.gz"])
+def test_corrupt_data_is_caught_by_datasum(maps_file, name):
+    plain = maps_file(name="plain.fits")
+    with fits.open(plain) as hdul:
+        offset = hdul["EMLINE_GFLUX"].fileinfo()["datLoc"] + 4 * 12 * 12 * 3 + 2
+    data = bytearray(plain.read_bytes())
+    data[offset] ^= 0x10  # one flipped bit in a flux value: still a readable FITS file
+    path = plain.with_name(name)
+    path.write_bytes(gzip.compress(bytes(data)) if name.endswith(".gz") else bytes(data))
+    with pytest.raises(InputFileError, match="DATASUM mismatch in EMLINE_GFLUX") as err:
+        read_maps(path)
+    assert err.value.path == str(path)
