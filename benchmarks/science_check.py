@@ -47,7 +47,8 @@ def train_model(store: Path, run_dir: Path, kind: str, args) -> Path:
 
     model_path = run_dir / "model.safetensors"
     if step(f"train {kind}", model_path.is_file()):
-        model = ModelConfig(kind=kind, stem_channels=4, hidden=[8, 16], latent_dim=args.latent_dim)
+        model = ModelConfig(kind=kind, stem_channels=4, hidden=[8, 16], latent_dim=args.latent_dim,
+                            fuse_gates=kind != "conv2d")
         cfg = TrainConfig.model_validate(
             {
                 "model": model.model_dump(),

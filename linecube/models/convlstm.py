@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from linecube.errors import ConfigError
+
 __all__ = ["ConvLSTM", "ConvLSTMCell", "lstm_pointwise", "time_major", "per_step"]
 
 State = tuple[Tensor, Tensor]
@@ -77,8 +79,21 @@ def _compiled_pointwise():
     # One compiled function serves every layer: each (shape, dtype, grad-mode) variant is a
     # separate specialisation, more than dynamo's default limit of 8 in a deep model.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-    return torch.compile(
+    compiled = torch.compile(
         functools.partial(lstm_pointwise, tanh=sigmoid_tanh), dynamic=False, fullgraph=True)
+
+    @functools.wraps(lstm_pointwise)
+    def pointwise(*args):
+        try:
+            return compiled(*args)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            raise ConfigError(
+                "model.fuse_gates = true: torch.compile could not build the fused gate kernel "
+                f"({type(exc.inner_exception).__name__}: {exc.inner_exception}); a CPU build "
+                "needs a C++ compiler. Install one, or set model.fuse_gates = false (the same "
+                "function, slower)") from exc
+
+    return pointwise
 
 
 def sigmoid_tanh(x: Tensor) -> Tensor:

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -218,3 +222,17 @@ def test_one_channel_input_convolves_to_channels_last():
     x = channels_last(torch.randn(3, 1, 6, 6))
     y = F.conv2d(x, torch.randn(8, 1, 3, 3), padding=1)
     assert y.is_contiguous(memory_format=torch.channels_last) and y.stride()[1] == 1
+
+
+def test_fused_gates_without_a_compiler_is_a_clear_error(tmp_path):
+    script = (
+        "import torch\n"
+        "from linecube.models.convlstm import ConvLSTM\n"
+        "ConvLSTM(2, 3, 3, fuse_gates=True)(torch.randn(1, 2, 2, 5, 5))\n"
+    )
+    env = os.environ | {"CXX": "/nonexistent/c++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "ConfigError: model.fuse_gates = true: torch.compile could not build" in proc.stderr
+    assert "set model.fuse_gates = false" in proc.stderr
