@@ -18,13 +18,16 @@ Implementations (each measurement in its own subprocess, so its peak RSS is its 
 PyTorch workers keep OpenMP's default wait policy (spin briefly, then sleep), as users get it;
 on a loaded machine pass ``--omp-wait-policy PASSIVE``: there, OpenMP threads that spin while
 waiting for a descheduled partner made every PyTorch implementation (ours and the textbook peer
-alike) several times slower, which TensorFlow's thread pool is not. Every implementation starts from the same weights (copied from the linecube model) and the same
+alike) several times slower, which TensorFlow's thread pool is not.
+
+Every implementation starts from the same weights (copied from the linecube model) and the same
 batch; peers are checked to compute the same function (max |difference| of the outputs), and the
 training loss after the same steps is reported (bf16 against float32). Also measured in the same
-run: this CPU's 3x3 convolution and matrix-product rates, and the fraction of the convolution
-rate each implementation achieves (the best single call of 1.5 s of back-to-back calls; the mean
-rate over those calls, as sustained in a training step, is reported beside it; model FLOPs: convolutions only, 2 per multiply-accumulate,
-per layer ``T*2*k^2*(Cin+F)*4F*H*W``; training counts 3x the forward FLOPs).
+run: this CPU's 3x3 convolution and matrix-product rates (the best single call in 1.5 s of
+back-to-back calls, and the mean rate over those calls, as sustained in a training step), and
+the fraction of the best convolution rate each implementation achieves (model FLOPs:
+convolutions only, 2 per multiply-accumulate, per layer ``T*2*k^2*(Cin+F)*4F*H*W``; training
+counts 3x the forward FLOPs).
 
 Usage::
 

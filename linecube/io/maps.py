@@ -213,7 +213,8 @@ def _check_datasum(header: fits.Header, raw: bytes, path: Path, name: str) -> No
     """Raise ``InputFileError`` when the HDU's ``DATASUM`` disagrees with its data."""
     recorded = str(header.get("DATASUM", "")).strip()
     if recorded and fits_datasum(raw) != int(recorded):
-        raise InputFileError(path, f"FITS DATASUM mismatch in {name}: the data are corrupt, or were changed without updating DATASUM")
+        raise InputFileError(path, f"FITS DATASUM mismatch in {name}: the data are corrupt, "
+                                   "or were changed without updating DATASUM")
 
 
 def _next_header(stream: _Stream, path: Path, index: int) -> fits.Header | None:
