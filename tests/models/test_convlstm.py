@@ -1,3 +1,4 @@
+import copy
 import os
 import subprocess
 import sys
@@ -236,3 +237,39 @@ def test_fused_gates_without_a_compiler_is_a_clear_error(tmp_path):
     assert proc.returncode != 0
     assert "ConfigError: model.fuse_gates = true: torch.compile could not build" in proc.stderr
     assert "set model.fuse_gates = false" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_gates_have_the_gradients_of_the_eager_arithmetic(dtype):
+    """The compiled backward kernel: every input and parameter gradient, with peepholes, both
+    directions, an initial state, a repeated input and a layer without input."""
+    torch.manual_seed(8)
+    kwargs = dict(peephole=True, size=(5, 5))
+    layers = {
+        "sequence": (ConvLSTM(2, 3, 3, bidirectional=True, **kwargs), (2, 4, 2, 5, 5), 6),
+        "repeated": (ConvLSTM(2, 3, 3, **kwargs), (2, 2, 5, 5), 3),
+        "no input": (ConvLSTM(0, 3, 3, **kwargs), None, 3),
+    }
+    for name, (eager, x_shape, state_channels) in layers.items():
+        eager = eager.to(dtype)
+        randomise_peepholes(eager)
+        fused = copy.deepcopy(eager)
+        fused.fuse_gates = True
+        x = None if x_shape is None else torch.randn(x_shape, dtype=dtype)
+        state = tuple(torch.randn(2, state_channels, 5, 5, dtype=dtype) for _ in range(2))
+        grads = []
+        for layer in (eager, fused):
+            inputs = [t.clone().requires_grad_() for t in (state if x is None else (x, *state))]
+            *xs, h0, c0 = inputs
+            if name == "sequence":
+                out, (h, c) = layer(*xs, (h0, c0))
+            else:
+                out, (h, c) = layer.forward_repeated(xs[0] if xs else None, 4, (h0, c0))
+            # c is left out of the loss: its gradient reaches the last step as None
+            loss = (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum()
+            loss = loss + h.square().sum()
+            grads.append(torch.autograd.grad(loss, [*inputs, *layer.parameters()]))
+        tol = 1e-5 if dtype == torch.float32 else 1e-10
+        for g_eager, g_fused in zip(*grads, strict=True):
+            torch.testing.assert_close(g_fused, g_eager, atol=tol, rtol=tol, msg=name)
