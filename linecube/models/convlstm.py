@@ -74,16 +74,34 @@ def lstm_pointwise(
     return (torch.sigmoid(o) * tanh(c)).to(out_dtype), c
 
 
+def lstm_step(
+    h_out: Tensor,
+    gates: Tensor,
+    c: Tensor,
+    w_ci: Tensor | None,
+    w_cf: Tensor | None,
+    w_co: Tensor | None,
+    x_gates: Tensor | None = None,
+    tanh=torch.tanh,
+) -> Tensor:
+    """:func:`lstm_pointwise` storing h into ``h_out`` (B, F, H, W), a step of a preallocated
+    sequence (compiled, the kernel writes it there directly); returns the new c."""
+    h, c = lstm_pointwise(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    h_out.copy_(h)
+    return c
+
+
 @functools.cache
-def _compiled_pointwise():
+def _compiled(fn):
+    """``fn`` through ``torch.compile``, with tanh computed by :func:`sigmoid_tanh`."""
     # One compiled function serves every layer: each (shape, dtype, grad-mode) variant is a
     # separate specialisation, more than dynamo's default limit of 8 in a deep model.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     compiled = torch.compile(
-        functools.partial(lstm_pointwise, tanh=sigmoid_tanh), dynamic=False, fullgraph=True)
+        functools.partial(fn, tanh=sigmoid_tanh), dynamic=False, fullgraph=True)
 
-    @functools.wraps(lstm_pointwise)
-    def pointwise(*args):
+    @functools.wraps(fn)
+    def run(*args):
         try:
             return compiled(*args)
         except torch._dynamo.exc.BackendCompilerFailed as exc:
@@ -93,7 +111,7 @@ def _compiled_pointwise():
                 "needs a C++ compiler. Install one, or set model.fuse_gates = false (the same "
                 "function, slower)") from exc
 
-    return pointwise
+    return run
 
 
 def sigmoid_tanh(x: Tensor) -> Tensor:
@@ -221,28 +239,43 @@ class ConvLSTMCell(nn.Module):
         # unbind once: its backward stacks the step gradients in one tensor, where indexing
         # xg[t] at every step would zero-fill and accumulate a full (T, ...) gradient T times
         x_steps = xg.unbind(0) if per_step_input else None
-        pointwise = _compiled_pointwise() if fuse else lstm_pointwise
+        pointwise = _compiled(lstm_pointwise) if fuse else lstm_pointwise
+        ref = xg[0] if per_step_input else xg
         if state is None:
             if self.weight_x is None:
                 raise ValueError("a ConvLSTM layer without input needs an initial state")
             h = None
-            ref = xg[0] if per_step_input else xg
             # the cell state accumulates in the parameters' precision, also under autocast
             c = torch.empty((ref.shape[0], self.hidden_channels, *ref.shape[-2:]),
                             dtype=self.weight_h.dtype, device=ref.device,
                             memory_format=torch.channels_last).zero_()
         else:
             h, c = (channels_last(s) for s in state)
+        # Without autograd, every hidden state is stored straight into the output sequence;
+        # with it, the steps are stacked at the end (autograd cannot follow writes into one
+        # buffer without copying it at every step).
+        direct = outputs and not torch.is_grad_enabled()
+        if direct:
+            device = self.weight_h.device.type
+            dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
+                     else self.weight_h.dtype)
+            out = torch.empty((steps, c.shape[0], *c.shape[-2:], self.hidden_channels),
+                              dtype=dtype, device=c.device).permute(0, 1, 4, 2, 3)
+            step = _compiled(lstm_step) if fuse else lstm_step
         hs: list[Tensor] = [None] * steps  # type: ignore[list-item]
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
             x_t = x_steps[t] if per_step_input else xg
-            if h is None:
-                h, c = pointwise(x_t, c, self.w_ci, self.w_cf, self.w_co)
+            gates, x_gates = (x_t, None) if h is None else (self.hidden_gates(h), x_t)
+            if direct:
+                c = step(out[t], gates, c, self.w_ci, self.w_cf, self.w_co, x_gates)
+                h = out[t]
             else:
-                h, c = pointwise(self.hidden_gates(h), c, self.w_ci, self.w_cf, self.w_co, x_t)
-            if outputs:
-                hs[t] = h
-        return (stack_steps(hs) if outputs else None), (h, c)
+                h, c = pointwise(gates, c, self.w_ci, self.w_cf, self.w_co, x_gates)
+                if outputs:
+                    hs[t] = h
+        if not outputs:
+            return None, (h, c)
+        return (out if direct else stack_steps(hs)), (h, c)
 
 
 class ConvLSTM(nn.Module):

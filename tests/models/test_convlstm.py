@@ -212,11 +212,38 @@ def test_sigmoid_tanh_matches_tanh_with_finite_gradients_at_extremes():
     torch.testing.assert_close(grad, torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]))
 
 
-def test_outputs_are_stored_so_the_next_layer_reads_them_without_a_copy():
+@pytest.mark.parametrize("grad", [True, False])
+def test_outputs_are_stored_so_the_next_layer_reads_them_without_a_copy(grad):
     layer = ConvLSTM(3, 4, 3)
-    out, _ = layer(torch.randn(2, 5, 3, 6, 6))
+    with torch.set_grad_enabled(grad):
+        out, _ = layer(torch.randn(2, 5, 3, 6, 6))
     assert time_major(out).data_ptr() == out.data_ptr()
     assert time_major(out).is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fuse", [False, True])
+def test_without_autograd_the_same_outputs_are_written_in_place(fuse):
+    """Inference stores each hidden state straight into the output sequence (no stacking)."""
+    torch.manual_seed(9)
+    layer = ConvLSTM(2, 3, 3, peephole=True, size=(5, 5), bidirectional=True, fuse_gates=fuse)
+    randomise_peepholes(layer)
+    x = torch.randn(2, 4, 2, 5, 5)
+    state = tuple(torch.randn(2, 6, 5, 5) for _ in range(2))
+    expected = layer(x, state)
+    with torch.inference_mode():
+        got = layer(x, state)
+        repeated = layer.forward_repeated(x[:, 0], 4)
+    repeated_expected = layer.forward_repeated(x[:, 0], 4)
+    for g, e in ((got[0], expected[0]), *zip(got[1], expected[1], strict=True),
+                 (repeated[0], repeated_expected[0]), (repeated[1][0], repeated_expected[1][0])):
+        torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(got[0][:, -1, :3], got[1][0][:, :3])
+    torch.testing.assert_close(got[0][:, 0, 3:], got[1][0][:, 3:])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h, c) = layer(x, state)
+    assert out.dtype == h.dtype == torch.bfloat16 and c.dtype == torch.float32
+    torch.testing.assert_close(out.float(), expected[0], atol=0.05, rtol=0.05)
 
 
 def test_one_channel_input_convolves_to_channels_last():
