@@ -300,3 +300,27 @@ def test_fused_gates_have_the_gradients_of_the_eager_arithmetic(dtype):
         tol = 1e-5 if dtype == torch.float32 else 1e-10
         for g_eager, g_fused in zip(*grads, strict=True):
             torch.testing.assert_close(g_fused, g_eager, atol=tol, rtol=tol, msg=name)
+
+
+@pytest.mark.slow
+def test_fused_gates_under_bf16_autocast_have_the_gradients_of_the_eager_arithmetic():
+    """The hand-written backward of low-precision gates, against autograd through the eager
+    arithmetic under the same autocast (both round to bf16: compared to 1% of each norm)."""
+    torch.manual_seed(10)
+    eager = ConvLSTM(2, 3, 3, peephole=True, size=(5, 5), bidirectional=True)
+    randomise_peepholes(eager)
+    fused = copy.deepcopy(eager)
+    fused.fuse_gates = True
+    x = torch.randn(2, 4, 2, 5, 5)
+    state = tuple(torch.randn(2, 6, 5, 5) for _ in range(2))
+    weights = torch.randn(2, 4, 6, 5, 5)
+    grads = []
+    for layer in (eager, fused):
+        inputs = [t.clone().requires_grad_() for t in (x, *state)]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, (h, c) = layer(inputs[0], tuple(inputs[1:]))
+            loss = (out.float() * weights).sum() + c.square().sum()
+        grads.append(torch.autograd.grad(loss, [*inputs, *layer.parameters()]))
+    for g_eager, g_fused in zip(*grads, strict=True):
+        assert g_fused.dtype == g_eager.dtype
+        assert float((g_fused - g_eager).norm() / g_eager.norm()) < 0.01
