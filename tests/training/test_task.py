@@ -69,3 +69,33 @@ def test_schedules(schedule, cls):
     assert out["optimizer"].param_groups[0]["weight_decay"] == 1e-4
     none = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"schedule": "none"})})
     assert isinstance(AutoencoderTask(none, 2, 4).configure_optimizers(), torch.optim.Adam)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bf16", [False, True])
+def test_compile_switch_trains_as_eager(bf16):
+    """``trainer.compile = true`` (the whole model through torch.compile, fused gates inside)
+    gives the losses of eager training, in float32 and under bf16 autocast."""
+    losses = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig.model_validate({
+            "model": {"kind": "ae", "hidden": [4, 8], "latent_dim": 6, "stem_channels": 2,
+                      "fuse_gates": True},
+            "trainer": {"compile": compile_}})
+        task = AutoencoderTask(cfg, n_lines=3, size=8)
+        assert (task.model._compiled_call_impl is not None) == compile_
+        batch = {"x": torch.randn(2, 3, 8, 8), "weight": torch.ones(2, 3, 8, 8),
+                 "ivar": torch.ones(2, 3, 8, 8)}
+        opt = torch.optim.Adam(task.parameters(), 1e-2)
+        run = []
+        for _ in range(3):
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = task._losses(batch, 0.0)["loss"]
+            loss.backward()
+            opt.step()
+            run.append(loss.item())
+        losses.append(run)
+    assert losses[0][-1] < losses[0][0]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3 if bf16 else 1e-5)
