@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per case")
     parser.add_argument("--time-limit", type=float, default=480.0,
                         help="stop starting new cases after this many seconds")
-    parser.add_argument("--presets", nargs="+", default=["default", "reference"])
+    parser.add_argument("--presets", nargs="+", default=["reference", "default"])
     parser.add_argument("--variants", nargs="+", default=["eager", "compiled"],
                         choices=["eager", "compiled"])
     parser.add_argument("--modes", nargs="+", default=["train", "infer"],
@@ -149,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     x = torch.rand(args.batch, STEPS, 1, args.size, args.size, device=device)
 
-    cases = []
+    # the peer first: every ratio needs it, and later cases may meet the time limit
+    cases = [("textbook", "eager", None), ("textbook", "eager", torch.bfloat16)]
     for preset in args.presets:
         for variant in args.variants:
             for dtype in (None, torch.bfloat16):
                 cases.append((preset, variant, dtype))
-    cases += [("textbook", "eager", None), ("textbook", "eager", torch.bfloat16)]
 
     for name, variant, dtype in cases:
         for mode in args.modes:
@@ -169,12 +169,16 @@ def main(argv: list[str] | None = None) -> int:
                     peer = TextbookAutoencoder().to(device)
                     peer.copy_from(ref)
                     model, forward = peer, peer
+                    counted = model, forward
                 else:
                     model, forward = linecube_model(
                         name, args.size, variant == "compiled", device)
-                run["flops_per_sample"] = count_flops(model, forward, x, mode) / args.batch
+                    # FLOPs of an unfused copy: the compiled gate kernels cannot run under the
+                    # FLOP counter's dispatch mode, and they hold no convolution or matmul
+                    counted = linecube_model(name, args.size, False, device)
+                run["flops_per_sample"] = count_flops(*counted, x, mode) / args.batch
                 if variant == "compiled":
-                    forward = torch.compile(forward)
+                    forward = torch.compile(forward, dynamic=False)
                 run |= measure(model, forward, x, dtype, mode, args.seconds, device)
                 run["mfu"] = (run["samples_per_s"] * run["flops_per_sample"]
                               / results["matmul_bf16_flops"])
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['model']}/{r['variant']}/{r['dtype']}/{r['mode']}":
             r["samples_per_s"] / peer[(r["mode"], "fp32")]["samples_per_s"]
         for r in results["runs"]
-        if r["model"] == "reference" and "samples_per_s" in r and (r["mode"], "fp32") in peer
+        if r["model"] != "textbook" and "samples_per_s" in r and (r["mode"], "fp32") in peer
     }
     results["wall_s"] = time.perf_counter() - t0
     args.out.write_text(json.dumps(results, indent=1))
