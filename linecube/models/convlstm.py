@@ -236,10 +236,20 @@ def fused_pointwise(gates, c, w_ci, w_cf, w_co, x_gates=None) -> State:
     :class:`_LowPrecisionGates`' backward, or up to 3% faster in a training step).
     """
     args = (gates, c, w_ci, w_cf, w_co, x_gates)
+    if torch.compiler.is_compiling():  # inside a compiled model, whose compiler fuses it
+        return lstm_pointwise(*args, tanh=sigmoid_tanh)
     if (gates.dtype != c.dtype and torch.is_grad_enabled()
             and any(a is not None and a.requires_grad for a in args)):
         return _LowPrecisionGates.apply(*args)
     return _compiled(lstm_pointwise)(*args)
+
+
+def fused_step(h_out, gates, c, w_ci, w_cf, w_co, x_gates=None) -> Tensor:
+    """:func:`lstm_step` through its compiled kernel (``fuse_gates=True``); same arguments."""
+    args = (h_out, gates, c, w_ci, w_cf, w_co, x_gates)
+    if torch.compiler.is_compiling():
+        return lstm_step(*args, tanh=sigmoid_tanh)
+    return _compiled(lstm_step)(*args)
 
 
 def sigmoid_tanh(x: Tensor) -> Tensor:
@@ -389,7 +399,7 @@ class ConvLSTMCell(nn.Module):
                      else self.weight_h.dtype)
             out = torch.empty((steps, c.shape[0], *c.shape[-2:], self.hidden_channels),
                               dtype=dtype, device=c.device).permute(0, 1, 4, 2, 3)
-            step = _compiled(lstm_step) if fuse else lstm_step
+            step = fused_step if fuse else lstm_step
         hs: list[Tensor] = [None] * steps  # type: ignore[list-item]
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
             x_t = x_steps[t] if per_step_input else xg

@@ -81,7 +81,7 @@ class AutoencoderTask(L.LightningModule):
         self.config = config
         self.model = build_model(config.model, n_lines, size)
         if config.trainer.compile:
-            self.model.compile(dynamic=False)
+            self.model.compile()
 
     def forward(self, x: torch.Tensor):
         """``x`` (B, L, H, W) -> the model's ``ModelOutput`` (recon (B, L, 1, H, W), mu, logvar)."""
