@@ -89,22 +89,21 @@ def lstm_pointwise_with_derivatives(
     w_co: Tensor | None,
     x_gates: Tensor | None = None,
     tanh=torch.tanh,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:func:`lstm_pointwise` that also returns the derivatives of h for its backward.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`lstm_pointwise` that also returns dh/dc for its backward.
 
     Returns:
-        ``(h, c, q, r)``: h and c as :func:`lstm_pointwise`; ``q = o (1 - tanh(c)^2)`` (dh/dc)
-        and ``r = tanh(c) o (1 - o)`` (dh by o's pre-activation), in the precision of ``gates``.
-        Saved in low precision they are accurate to its rounding, where ``1 - tanh(c)^2``
-        recomputed from a rounded tanh(c) is not (cancellation as tanh(c) nears 1).
+        ``(h, c, q)``: h and c as :func:`lstm_pointwise`; ``q = o (1 - tanh(c)^2)`` in the
+        precision of ``gates``. Saved in low precision, q is accurate to its rounding, where
+        ``1 - tanh(c)^2`` recomputed from a rounded tanh(c) is not (it cancels as tanh(c)
+        nears 1).
     """
     i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
     # c_new again, from an expression the compiler does not share with the stored c_new: read
     # back from that float32 buffer alone, tanh(c_new) made the compiler vectorise the kernel
     # at float32 width (half-width bf16 loads and stores, 1.5x slower)
     tc = tanh(f * c + i * g)
-    q, r = o * (1 - tc * tc), tc * o * (1 - o)
-    return (o * tc).to(gates.dtype), c_new, q.to(gates.dtype), r.to(gates.dtype)
+    return (o * tc).to(gates.dtype), c_new, (o * (1 - tc * tc)).to(gates.dtype)
 
 
 def lstm_pointwise_backward(
@@ -115,7 +114,7 @@ def lstm_pointwise_backward(
     w_co: Tensor | None,
     x_gates: Tensor | None,
     q: Tensor,
-    r: Tensor,
+    h: Tensor,
     dh: Tensor | None,
     dc: Tensor | None,
     tanh=torch.tanh,
@@ -124,7 +123,8 @@ def lstm_pointwise_backward(
 
     Args:
         gates, c, w_ci, w_cf, w_co, x_gates, tanh: the inputs of :func:`lstm_pointwise`.
-        q, r: the derivatives saved by :func:`lstm_pointwise_with_derivatives`.
+        q: dh/dc saved by :func:`lstm_pointwise_with_derivatives`.
+        h: its output h, from which dh by o's pre-activation, ``h (1 - o)``, is recomputed.
         dh, dc: gradients of its outputs h and c (None: the output was not used).
 
     Returns:
@@ -132,8 +132,8 @@ def lstm_pointwise_backward(
         of ``gates`` (also the gradient of ``x_gates`` before any broadcast reduction), d_c in
         the precision of ``c``, the peephole gradients (F, H, W) summed over the batch or None.
     """
-    i, f, g, _, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
-    q, r = q.to(c.dtype), r.to(c.dtype)
+    i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    q, r = q.to(c.dtype), h.to(c.dtype) * (1 - o)
     dct = torch.zeros_like(c) if dc is None else dc.to(c.dtype)
     ds_o = torch.zeros_like(c)
     if dh is not None:
@@ -205,8 +205,9 @@ class _LowPrecisionGates(torch.autograd.Function):
     """:func:`lstm_pointwise` of low-precision gates (bf16 autocast) as compiled forward and
     backward kernels.
 
-    The forward also saves the derivatives of h (:func:`lstm_pointwise_with_derivatives`); the
-    backward recomputes the gates from the pre-activations and writes one gradient for ``gates``
+    The forward also saves dh/dc (:func:`lstm_pointwise_with_derivatives`) beside h, which the
+    next step keeps anyway; the backward recomputes the gates from the pre-activations and
+    writes one gradient for ``gates``
     and ``x_gates`` (the gates see their sum), in their precision. The compiler's own backward
     recomputed tanh(c) from the float32 cell state alone, which made it vectorise the whole
     kernel at float32 width with half-width bf16 loads and stores: 2.7x slower.
@@ -216,15 +217,15 @@ class _LowPrecisionGates(torch.autograd.Function):
     def forward(ctx, gates, c, w_ci, w_cf, w_co, x_gates):
         ctx.set_materialize_grads(False)
         args = (gates, c, w_ci, w_cf, w_co, x_gates)
-        h, c_new, q, r = _compiled(lstm_pointwise_with_derivatives)(*args)
-        ctx.save_for_backward(*args, q, r)
+        h, c_new, q = _compiled(lstm_pointwise_with_derivatives)(*args)
+        ctx.save_for_backward(*args, q, h)
         return h, c_new
 
     @staticmethod
     def backward(ctx, dh, dc):
-        gates, c, w_ci, w_cf, w_co, x_gates, q, r = ctx.saved_tensors
+        gates, c, w_ci, w_cf, w_co, x_gates, q, h = ctx.saved_tensors
         d_gates, d_c, *d_w = _compiled(lstm_pointwise_backward)(
-            gates, c, w_ci, w_cf, w_co, x_gates, q, r, dh, dc)
+            gates, c, w_ci, w_cf, w_co, x_gates, q, h, dh, dc)
         d_x = None if x_gates is None else _sum_to(d_gates, x_gates)
         return (_sum_to(d_gates, gates), d_c, *d_w, d_x)
 
