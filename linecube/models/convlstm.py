@@ -60,7 +60,7 @@ def lstm_pointwise(
         runs in the precision of ``c`` (float32 under autocast: the cell state accumulates in
         float32, and bf16 gate arithmetic moved the training loss by several percent).
     """
-    i, f, g, o, c, tc = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    *_, o, c, tc = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
     return (o * tc).to(gates.dtype), c
 
 
@@ -207,10 +207,10 @@ class _LowPrecisionGates(torch.autograd.Function):
 
     The forward also saves dh/dc (:func:`lstm_pointwise_with_derivatives`) beside h, which the
     next step keeps anyway; the backward recomputes the gates from the pre-activations and
-    writes one gradient for ``gates``
-    and ``x_gates`` (the gates see their sum), in their precision. The compiler's own backward
-    recomputed tanh(c) from the float32 cell state alone, which made it vectorise the whole
-    kernel at float32 width with half-width bf16 loads and stores: 2.7x slower.
+    writes one gradient for ``gates`` and ``x_gates`` (the gates see their sum), in their
+    precision. The compiler's own backward recomputed tanh(c) from the float32 cell state
+    alone, which made it vectorise the whole kernel at float32 width with half-width bf16 loads
+    and stores: 2.7x slower.
     """
 
     @staticmethod
@@ -379,11 +379,11 @@ class ConvLSTMCell(nn.Module):
         # xg[t] at every step would zero-fill and accumulate a full (T, ...) gradient T times
         x_steps = xg.unbind(0) if per_step_input else None
         pointwise = fused_pointwise if fuse else lstm_pointwise
-        ref = xg[0] if per_step_input else xg
         if state is None:
             if self.weight_x is None:
                 raise ValueError("a ConvLSTM layer without input needs an initial state")
             h = None
+            ref = xg[0] if per_step_input else xg
             # the cell state accumulates in the parameters' precision, also under autocast
             c = torch.empty((ref.shape[0], self.hidden_channels, *ref.shape[-2:]),
                             dtype=self.weight_h.dtype, device=ref.device,
