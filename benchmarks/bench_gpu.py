@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         name, args.size, variant == "compiled", device)
                     # FLOPs of an unfused copy: the compiled gate kernels cannot run under the
                     # FLOP counter's dispatch mode, and they hold no convolution or matmul
-                    counted = linecube_model(name, args.size, False, device)
+                    counted = ((model, forward) if variant == "eager"
+                               else linecube_model(name, args.size, False, device))
                 run["flops_per_sample"] = count_flops(*counted, x, mode) / args.batch
                 if variant == "compiled":
                     forward = torch.compile(forward, dynamic=False)

@@ -237,20 +237,23 @@ def fused_pointwise(gates, c, w_ci, w_cf, w_co, x_gates=None) -> State:
     :class:`_LowPrecisionGates`' backward, or up to 3% faster in a training step).
     """
     args = (gates, c, w_ci, w_cf, w_co, x_gates)
-    if torch.compiler.is_compiling():  # inside a compiled model, whose compiler fuses it
-        return lstm_pointwise(*args, tanh=sigmoid_tanh)
-    if (gates.dtype != c.dtype and torch.is_grad_enabled()
-            and any(a is not None and a.requires_grad for a in args)):
+    if (not torch.compiler.is_compiling() and gates.dtype != c.dtype
+            and torch.is_grad_enabled() and any(a is not None and a.requires_grad for a in args)):
         return _LowPrecisionGates.apply(*args)
-    return _compiled(lstm_pointwise)(*args)
+    return _fused(lstm_pointwise, *args)
 
 
 def fused_step(h_out, gates, c, w_ci, w_cf, w_co, x_gates=None) -> Tensor:
     """:func:`lstm_step` through its compiled kernel (``fuse_gates=True``); same arguments."""
-    args = (h_out, gates, c, w_ci, w_cf, w_co, x_gates)
+    return _fused(lstm_step, h_out, gates, c, w_ci, w_cf, w_co, x_gates)
+
+
+def _fused(fn, *args):
+    """``fn(*args)`` through its compiled kernel; inside a compiled model, inline, for that
+    model's compiler to fuse (a nested compilation failed with dynamic shapes)."""
     if torch.compiler.is_compiling():
-        return lstm_step(*args, tanh=sigmoid_tanh)
-    return _compiled(lstm_step)(*args)
+        return fn(*args, tanh=sigmoid_tanh)
+    return _compiled(fn)(*args)
 
 
 def sigmoid_tanh(x: Tensor) -> Tensor:
