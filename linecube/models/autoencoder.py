@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from linecube.errors import ConfigError
 from linecube.models.config import ModelConfig
+from linecube.models.conv import Conv2d
 from linecube.models.convlstm import ConvLSTM, per_step
 
 __all__ = [
@@ -80,7 +81,7 @@ class LatentHead(nn.Module):
                 return nn.Sequential(nn.Flatten(), nn.Linear(channels * res * res, cfg.latent_dim))
             if cfg.latent_dim is None:
                 return nn.Identity()
-            return nn.Conv2d(channels, cfg.latent_dim, 1)
+            return Conv2d(channels, cfg.latent_dim, 1)
 
         self.mu = head()
         self.logvar = head() if variational else None
@@ -101,7 +102,7 @@ class LatentMap(nn.Module):
         elif cfg.latent_dim is None:
             self.net = nn.Identity()
         else:
-            self.net = nn.Conv2d(cfg.latent_dim, channels, 1)
+            self.net = Conv2d(cfg.latent_dim, channels, 1)
 
     def forward(self, z: Tensor) -> Tensor:
         """z -> (B, channels, h, w)."""
@@ -124,7 +125,7 @@ class ConvLSTMAutoencoder(nn.Module):
         low = cfg.check_size(size)
         self.cfg, self.n_lines, self.size = cfg, n_lines, size
         self.stem = (
-            nn.Sequential(nn.Conv2d(1, cfg.stem_channels, 3, padding=1), activation(cfg.activation))
+            nn.Sequential(Conv2d(1, cfg.stem_channels, 3, padding=1), activation(cfg.activation))
             if cfg.stem_channels else None
         )
         channels, res = cfg.stem_channels or 1, size
@@ -155,7 +156,7 @@ class ConvLSTMAutoencoder(nn.Module):
                 channels, hidden, cfg.kernel_size, peephole=cfg.peephole, size=(res, res),
                 fuse_gates=cfg.fuse_gates))
             channels = hidden
-        self.head = nn.Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
+        self.head = Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError unless x is (B, n_lines, 1, size, size)."""

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from linecube.models.autoencoder import LatentHead, LatentMap, ModelOutput, activation, resample
 from linecube.models.config import ModelConfig
+from linecube.models.conv import Conv2d
 
 __all__ = ["Conv2dAutoencoder"]
 
@@ -36,7 +37,7 @@ class Conv2dAutoencoder(nn.Module):
         channels = n_lines
         for hidden in cfg.hidden:
             self.encoder.append(nn.Sequential(
-                nn.Conv2d(channels, hidden, cfg.kernel_size, padding=pad),
+                Conv2d(channels, hidden, cfg.kernel_size, padding=pad),
                 activation(cfg.activation)))
             channels = hidden
         self.latent_head = LatentHead(cfg, channels, low, variational=False)
@@ -47,10 +48,10 @@ class Conv2dAutoencoder(nn.Module):
         channels = map_channels
         for hidden in dec:
             self.decoder.append(nn.Sequential(
-                nn.Conv2d(channels, hidden, cfg.kernel_size, padding=pad),
+                Conv2d(channels, hidden, cfg.kernel_size, padding=pad),
                 activation(cfg.activation)))
             channels = hidden
-        self.head = nn.Conv2d(channels, n_lines, cfg.head_kernel, padding=cfg.head_kernel // 2)
+        self.head = Conv2d(channels, n_lines, cfg.head_kernel, padding=cfg.head_kernel // 2)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError unless x is (B, n_lines, 1, size, size)."""

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from linecube.errors import ConfigError
+from linecube.models.conv import conv2d
 
 __all__ = ["ConvLSTM", "ConvLSTMCell", "lstm_pointwise", "time_major", "per_step"]
 
@@ -352,7 +353,7 @@ class ConvLSTMCell(nn.Module):
         """``W_x * x + b``: x (N, C, H, W) -> (N, 4F, H, W); x None -> bias (1, 4F, 1, 1)."""
         if x is None:
             return self.bias.view(1, -1, 1, 1)
-        return F.conv2d(channels_last(x), self.weight_x, self.bias, padding=self.padding)
+        return conv2d(channels_last(x), self.weight_x, self.bias, self.padding)
 
     def hidden_gates(self, h: Tensor) -> Tensor:
         """``W_h * h``: h (B, F, H, W) -> (B, 4F, H, W)."""

@@ -1,0 +1,66 @@
+"""The convolution with a separately reduced bias gradient computes what F.conv2d computes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from linecube.models.conv import Conv2d, conv2d
+
+
+def _inputs(channels_last: bool, dtype=torch.float32):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 9, 7, generator=g, dtype=dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(5, 4, 3, 3, generator=g, dtype=dtype)
+    b = torch.randn(5, generator=g, dtype=dtype)
+    return [t.requires_grad_() for t in (x, w, b)]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_outputs_and_gradients_match_conv2d(channels_last, padding):
+    x, w, b = _inputs(channels_last)
+    y = conv2d(x, w, b, padding)
+    ref = F.conv2d(x, w, b, padding=padding)
+    assert type(y.grad_fn).__name__ == "_SeparateBiasGradBackward"
+    torch.testing.assert_close(y, ref, rtol=0, atol=0)
+    grad = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, w, b), grad)
+    want = torch.autograd.grad(ref, (x, w, b), grad)
+    for g_, w_ in zip(got, want, strict=True):
+        torch.testing.assert_close(g_, w_, rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_input_and_bias_get_no_gradient():
+    x, w, b = _inputs(True)
+    x = x.detach()
+    y = conv2d(x, w, b, 1)
+    (d_w,) = torch.autograd.grad(y.sum(), (w,))
+    torch.testing.assert_close(d_w, torch.autograd.grad(F.conv2d(x, w, b, padding=1).sum(), (w,))[0])
+    with torch.no_grad():
+        assert conv2d(x, w, b, 1).grad_fn is None
+
+
+@pytest.mark.parametrize("case", ["float64", "autocast", "no_bias", "frozen_bias"])
+def test_plain_conv2d_elsewhere(case):
+    x, w, b = _inputs(True, torch.float64 if case == "float64" else torch.float32)
+    if case == "no_bias":
+        b = None
+    if case == "frozen_bias":
+        b = b.detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast"):
+        y = conv2d(x, w, b, 1)
+    assert type(y.grad_fn).__name__ == "ConvolutionBackward0"
+
+
+def test_module_is_a_drop_in_for_nn_conv2d():
+    ours, ref = Conv2d(4, 5, 3, padding=1), nn.Conv2d(4, 5, 3, padding=1)
+    assert ours.state_dict().keys() == ref.state_dict().keys()
+    ref.load_state_dict(ours.state_dict())
+    x = _inputs(True)[0]
+    torch.testing.assert_close(ours(x), ref(x), rtol=0, atol=0)
+    (d_ours,) = torch.autograd.grad(ours(x).square().sum(), (ours.bias,))
+    (d_ref,) = torch.autograd.grad(ref(x).square().sum(), (ref.bias,))
+    torch.testing.assert_close(d_ours, d_ref, rtol=1e-5, atol=1e-5)
