@@ -32,6 +32,7 @@ counts 3x the forward FLOPs).
 Usage::
 
     python benchmarks/bench_convlstm.py --out bench_convlstm.json
+    python benchmarks/bench_convlstm.py --rounds 3 --out bench_convlstm.json  # alternate 3x
     python benchmarks/bench_convlstm.py --sizes 32 --impls linecube textbook --quick
 """
 
@@ -257,6 +258,27 @@ def keras_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "keras"))
 
 
+def combine_rounds(rounds: list[dict], flops: float, conv_rate: float | None) -> dict:
+    """One implementation's measurement over its rounds: the median of the rounds' median
+    steps, the best step of all, the largest peak memory; the rounds themselves under
+    ``rounds`` (with ``error`` when every round failed)."""
+    ok = [r for r in rounds if "error" not in r]
+    if not ok:
+        return {"error": rounds[-1]["error"], "rounds": rounds}
+    seconds = float(np.median([r["seconds_per_step"] for r in ok]))
+    best = min(r["best_seconds_per_step"] for r in ok)
+    gflops = BATCH / seconds * flops / 1e9
+    return {
+        "seconds_per_step": seconds, "best_seconds_per_step": best,
+        "samples_per_s": BATCH / seconds, "best_samples_per_s": BATCH / best,
+        "gflops": gflops, "fraction_of_conv": gflops / conv_rate if conv_rate else None,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
+        "max_abs_diff": max(r["max_abs_diff"] for r in ok),
+        "losses": ok[0]["losses"],
+        "rounds": rounds,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 32])
@@ -264,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=["train", "infer"],
                         choices=["train", "infer"])
     parser.add_argument("--quick", action="store_true", help="1 warm-up + 2 timed steps")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every implementation this many times, alternating them "
+                             "round by round; report the median round (the spread of the ratios "
+                             "over the rounds shows the machine's noise)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     parser.add_argument("--out", type=Path, help="write all results as JSON here")
     parser.add_argument("--omp-wait-policy", default="default",
@@ -295,25 +321,25 @@ def main(argv: list[str] | None = None) -> int:
             ref = Path(tmp) / f"ref{size}.npz"
             write_reference(size, ref)
             warmup, timed = (1, 2) if args.quick else ((2, 3) if size >= 64 else (2, 5))
+            extra = ["--sizes", str(size), "--warmup", str(warmup), "--timed", str(timed),
+                     "--ref", str(ref)]
             for mode in args.modes:
+                rounds: dict[str, list[dict]] = {impl: [] for impl in impls}
+                for _ in range(args.rounds):  # the implementations alternate, round by round
+                    for impl in impls:
+                        rounds[impl].append(run_worker(
+                            impl, [*extra, "--mode", mode], args.timeout, args.omp_wait_policy))
+                        print(json.dumps({"impl": impl, "size": size, "mode": mode} | {
+                            k: v for k, v in rounds[impl][-1].items() if k != "losses"}),
+                            flush=True)
                 for impl in impls:
-                    extra = ["--sizes", str(size), "--mode", mode, "--warmup", str(warmup),
-                             "--timed", str(timed), "--ref", str(ref)]
-                    run = {"impl": impl, "size": size, "mode": mode} | run_worker(
-                        impl, extra, args.timeout, args.omp_wait_policy)
-                    if "seconds_per_step" in run:
-                        run["samples_per_s"] = BATCH / run["seconds_per_step"]
-                        run["best_samples_per_s"] = BATCH / run["best_seconds_per_step"]
-                        flops = forward_flops(size) * (3 if mode == "train" else 1)
-                        run["gflops"] = run["samples_per_s"] * flops / 1e9
-                        rate = results["rates"].get(
-                            "conv_bfloat16" if "bf16" in impl else "conv_float32")
-                        run["fraction_of_conv"] = run["gflops"] / rate if rate else None
-                    results["runs"].append(run)
-                    if args.out:  # partial results survive an interrupted run
-                        args.out.write_text(json.dumps(results, indent=1))
-                    print(json.dumps(run if "error" in run else
-                                     {k: v for k, v in run.items() if k != "losses"}), flush=True)
+                    results["runs"].append(
+                        {"impl": impl, "size": size, "mode": mode}
+                        | combine_rounds(rounds[impl], forward_flops(size) * (
+                            3 if mode == "train" else 1), results["rates"].get(
+                            "conv_bfloat16" if "bf16" in impl else "conv_float32")))
+                if args.out:  # partial results survive an interrupted run
+                    args.out.write_text(json.dumps(results, indent=1))
     results["load_average_end"] = os.getloadavg()[0]
     print(report(results))
     if args.out:
@@ -343,8 +369,8 @@ def report(results: dict) -> str:
             f"{r['best_samples_per_s']:.2f} | {r['gflops']:.0f} | "
             f"{frac} | {r['peak_rss_mb']:.0f} | {r['max_abs_diff']:.1e} | "
             f"{r['losses'][-1]:.6f} |")
-    lines += ["", "| ours | peer | H=W | mode | ratio (median) | ratio (best step) |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| ours | peer | H=W | mode | ratio (median) | ratio (best step) | "
+              "ratio in each round |", "|---|---|---|---|---|---|---|"]
     for (impl, size, mode), r in runs.items():
         if not impl.startswith("linecube") or "error" in r:
             continue
@@ -353,7 +379,12 @@ def report(results: dict) -> str:
             if p and "error" not in p:
                 ratio = r["samples_per_s"] / p["samples_per_s"]
                 best = r["best_samples_per_s"] / p["best_samples_per_s"]
-                lines.append(f"| {impl} | {peer} | {size} | {mode} | {ratio:.2f}x | {best:.2f}x |")
+                each = ", ".join(
+                    f"{b['seconds_per_step'] / a['seconds_per_step']:.2f}x"
+                    for a, b in zip(r["rounds"], p["rounds"], strict=True)
+                    if "error" not in a | b)
+                lines.append(f"| {impl} | {peer} | {size} | {mode} | {ratio:.2f}x | {best:.2f}x "
+                             f"| {each} |")
     lines += ["", "| bf16 impl | H=W | final train loss | float32 loss | relative difference |",
               "|---|---|---|---|---|"]
     for (impl, size, mode), r in runs.items():
