@@ -64,3 +64,14 @@ def test_module_is_a_drop_in_for_nn_conv2d():
     (d_ours,) = torch.autograd.grad(ours(x).square().sum(), (ours.bias,))
     (d_ref,) = torch.autograd.grad(ref(x).square().sum(), (ref.bias,))
     torch.testing.assert_close(d_ours, d_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gradcheck_of_the_separate_bias_gradient_float64():
+    from linecube.models.conv import _SeparateBiasGrad
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 2, 5, 4, generator=g, dtype=torch.float64)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(3, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: _SeparateBiasGrad.apply(*a, (1, 1)), (x, w, b))
