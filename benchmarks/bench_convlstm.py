@@ -25,9 +25,9 @@ batch; peers are checked to compute the same function (max |difference| of the o
 training loss after the same steps is reported (bf16 against float32). Also measured in the same
 run: this CPU's 3x3 convolution and matrix-product rates (the best single call in 1.5 s of
 back-to-back calls, and the mean rate over those calls, as sustained in a training step), and
-the fraction of the best convolution rate each implementation achieves (model FLOPs:
-convolutions only, 2 per multiply-accumulate, per layer ``T*2*k^2*(Cin+F)*4F*H*W``; training
-counts 3x the forward FLOPs).
+the fraction of the best convolution and matrix-product rates each implementation achieves
+(model FLOPs: convolutions only, 2 per multiply-accumulate, per layer
+``T*2*k^2*(Cin+F)*4F*H*W``; training counts 3x the forward FLOPs).
 
 Usage::
 
@@ -258,10 +258,12 @@ def keras_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "keras"))
 
 
-def combine_rounds(rounds: list[dict], flops: float, conv_rate: float | None) -> dict:
+def combine_rounds(rounds: list[dict], flops: float, rates: dict[str, float | None]) -> dict:
     """One implementation's measurement over its rounds: the median of the rounds' median
-    steps, the best step of all, the largest peak memory; the rounds themselves under
-    ``rounds`` (with ``error`` when every round failed)."""
+    steps, the best step of all, the largest peak memory, and the fraction of each of the
+    CPU's ``rates`` (GFLOP/s, e.g. ``{"conv": 500, "matmul": 200}``) that its median step
+    achieves; the rounds themselves under ``rounds`` (with ``error`` when every round
+    failed)."""
     ok = [r for r in rounds if "error" not in r]
     if not ok:
         return {"error": rounds[-1]["error"], "rounds": rounds}
@@ -271,7 +273,8 @@ def combine_rounds(rounds: list[dict], flops: float, conv_rate: float | None) ->
     return {
         "seconds_per_step": seconds, "best_seconds_per_step": best,
         "samples_per_s": BATCH / seconds, "best_samples_per_s": BATCH / best,
-        "gflops": gflops, "fraction_of_conv": gflops / conv_rate if conv_rate else None,
+        "gflops": gflops,
+        **{f"fraction_of_{k}": gflops / v if v else None for k, v in rates.items()},
         "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
         "max_abs_diff": max(r["max_abs_diff"] for r in ok),
         "losses": ok[0]["losses"],
@@ -335,9 +338,11 @@ def main(argv: list[str] | None = None) -> int:
                 for impl in impls:
                     results["runs"].append(
                         {"impl": impl, "size": size, "mode": mode}
-                        | combine_rounds(rounds[impl], forward_flops(size) * (
-                            3 if mode == "train" else 1), results["rates"].get(
-                            "conv_bfloat16" if "bf16" in impl else "conv_float32")))
+                        | combine_rounds(
+                            rounds[impl], forward_flops(size) * (3 if mode == "train" else 1),
+                            {k: results["rates"].get(
+                                f"{k}_{'bfloat16' if 'bf16' in impl else 'float32'}")
+                             for k in ("conv", "matmul")}))
                 if args.out:  # partial results survive an interrupted run
                     args.out.write_text(json.dumps(results, indent=1))
     results["load_average_end"] = os.getloadavg()[0]
@@ -356,14 +361,15 @@ def report(results: dict) -> str:
                             if k.startswith(("conv", "matmul", "sustained"))),
         "",
         "| impl | H=W | mode | samples/s (median) | best | GFLOP/s | of conv peak | "
-        "peak RSS MB | max abs diff vs linecube | final loss |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "of matmul peak | peak RSS MB | max abs diff vs linecube | final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (impl, size, mode), r in runs.items():
         if "error" in r:
-            lines.append(f"| {impl} | {size} | {mode} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {impl} | {size} | {mode} | error: {r['error']} | | | | | | | |")
             continue
-        frac = f"{r['fraction_of_conv']:.0%}" if r.get("fraction_of_conv") else "-"
+        frac = " | ".join(f"{r[k]:.0%}" if r.get(k) else "-"
+                          for k in ("fraction_of_conv", "fraction_of_matmul"))
         lines.append(
             f"| {impl} | {size} | {mode} | {r['samples_per_s']:.2f} | "
             f"{r['best_samples_per_s']:.2f} | {r['gflops']:.0f} | "

@@ -29,18 +29,22 @@ def test_rounds_combine_into_the_median_round_and_per_round_ratios(bench_path):
                 "max_abs_diff": 0.0, "losses": [0.5]}
 
     ours = combine_rounds([measured(1.0, 0.9, 100), {"error": "killed"}, measured(2.0, 1.8, 300),
-                           measured(1.5, 1.4, 200)], flops=8e9, conv_rate=None)
+                           measured(1.5, 1.4, 200)], flops=8e9,
+                          rates={"conv": 64.0, "matmul": None})
     assert ours["seconds_per_step"] == 1.5 and ours["best_seconds_per_step"] == 0.9
     assert ours["samples_per_s"] == pytest.approx(8 / 1.5) and ours["gflops"] == pytest.approx(
         8 / 1.5 * 8)
+    assert ours["fraction_of_conv"] == pytest.approx(8 / 1.5 * 8 / 64)
+    assert ours["fraction_of_matmul"] is None
     assert ours["peak_rss_mb"] == 300 and len(ours["rounds"]) == 4
-    assert combine_rounds([{"error": "a"}, {"error": "b"}], 1.0, None)["error"] == "b"
+    assert combine_rounds([{"error": "a"}, {"error": "b"}], 1.0, {})["error"] == "b"
 
-    peer = combine_rounds([measured(s, s, 1) for s in (2.0, 3.0, 6.0, 3.0)], 8e9, None)
+    peer = combine_rounds([measured(s, s, 1) for s in (2.0, 3.0, 6.0, 3.0)], 8e9, {})
     table = report({"rates": {}, "runs": [{"impl": "linecube", "size": 8, "mode": "train"} | ours,
                                           {"impl": "keras", "size": 8, "mode": "train"} | peer]})
     # ratios of each round side by side (the failed round left out), and of the median rounds
     assert "| linecube | keras | 8 | train | 2.00x | 2.22x | 2.00x, 3.00x, 2.00x |" in table
+    assert "| linecube | 8 | train | 5.33 | 8.89 | 43 | 67% | - | 300 |" in table
 
 
 def test_textbook_peer_computes_the_same_function(bench_path):
