@@ -43,6 +43,7 @@ def lstm_pointwise(
     w_cf: Tensor | None,
     w_co: Tensor | None,
     x_gates: Tensor | None = None,
+    sigmoid=torch.sigmoid,
     tanh=torch.tanh,
 ) -> State:
     """LSTM gate arithmetic after the convolutions.
@@ -53,7 +54,8 @@ def lstm_pointwise(
         w_ci, w_cf, w_co: peephole weights ``(F, H, W)``, or None for no peepholes.
         x_gates: input-gate term added to ``gates`` (same shape, or broadcastable), or None; the
             fused kernel adds it on the fly instead of in a separate pass.
-        tanh: the tanh function (:func:`sigmoid_tanh` in the fused kernel).
+        sigmoid, tanh: the activation functions (the compiled kernels pass faster forms of the
+            same functions: :data:`SIGMOID_FORMS`, :data:`EXP2_FORMS`).
 
     Returns:
         ``(h, c)``, each ``(B, F, H, W)``: h in the precision of ``gates`` (bf16 under autocast,
@@ -61,11 +63,11 @@ def lstm_pointwise(
         runs in the precision of ``c`` (float32 under autocast: the cell state accumulates in
         float32, and bf16 gate arithmetic moved the training loss by several percent).
     """
-    *_, o, c, tc = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    *_, o, c, tc = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh)
     return (o * tc).to(gates.dtype), c
 
 
-def _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh) -> tuple[Tensor, ...]:
+def _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh) -> tuple[Tensor, ...]:
     """``(i, f, g, o, c_new, tanh(c_new))`` of :func:`lstm_pointwise` (same arguments), each
     ``(B, F, H, W)`` in the precision of ``c``."""
     s = gates.to(c.dtype)
@@ -75,11 +77,11 @@ def _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh) -> tuple[Tensor, ...
     if w_ci is not None:
         i = i + w_ci * c
         f = f + w_cf * c
-    i, f, g = torch.sigmoid(i), torch.sigmoid(f), tanh(g)
+    i, f, g = sigmoid(i), sigmoid(f), tanh(g)
     c = torch.addcmul(f * c, i, g)
     if w_co is not None:
         o = o + w_co * c
-    return i, f, g, torch.sigmoid(o), c, tanh(c)
+    return i, f, g, sigmoid(o), c, tanh(c)
 
 
 def lstm_pointwise_with_derivatives(
@@ -89,6 +91,7 @@ def lstm_pointwise_with_derivatives(
     w_cf: Tensor | None,
     w_co: Tensor | None,
     x_gates: Tensor | None = None,
+    sigmoid=torch.sigmoid,
     tanh=torch.tanh,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`lstm_pointwise` that also returns dh/dc for its backward.
@@ -99,7 +102,7 @@ def lstm_pointwise_with_derivatives(
         ``1 - tanh(c)^2`` recomputed from a rounded tanh(c) is not (it cancels as tanh(c)
         nears 1).
     """
-    i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh)
     # c_new again, from an expression the compiler does not share with the stored c_new: read
     # back from that float32 buffer alone, tanh(c_new) made the compiler vectorise the kernel
     # at float32 width (half-width bf16 loads and stores, 1.5x slower)
@@ -118,12 +121,14 @@ def lstm_pointwise_backward(
     h: Tensor,
     dh: Tensor | None,
     dc: Tensor | None,
+    sigmoid=torch.sigmoid,
     tanh=torch.tanh,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
     """Gradients of :func:`lstm_pointwise`, recomputing the gates from the pre-activations.
 
     Args:
-        gates, c, w_ci, w_cf, w_co, x_gates, tanh: the inputs of :func:`lstm_pointwise`.
+        gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh: the inputs of
+            :func:`lstm_pointwise`.
         q: dh/dc saved by :func:`lstm_pointwise_with_derivatives`.
         h: its output h, from which dh by o's pre-activation, ``h (1 - o)``, is recomputed.
         dh, dc: gradients of its outputs h and c (None: the output was not used).
@@ -133,7 +138,7 @@ def lstm_pointwise_backward(
         of ``gates`` (also the gradient of ``x_gates`` before any broadcast reduction), d_c in
         the precision of ``c``, the peephole gradients (F, H, W) summed over the batch or None.
     """
-    i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    i, f, g, o, c_new, _ = _gate_values(gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh)
     q, r = q.to(c.dtype), h.to(c.dtype) * (1 - o)
     dct = torch.zeros_like(c) if dc is None else dc.to(c.dtype)
     ds_o = torch.zeros_like(c)
@@ -164,23 +169,26 @@ def lstm_step(
     w_cf: Tensor | None,
     w_co: Tensor | None,
     x_gates: Tensor | None = None,
+    sigmoid=torch.sigmoid,
     tanh=torch.tanh,
 ) -> Tensor:
     """:func:`lstm_pointwise` storing h into ``h_out`` (B, F, H, W), a step of a preallocated
     sequence (compiled, the kernel writes it there directly); returns the new c."""
-    h, c = lstm_pointwise(gates, c, w_ci, w_cf, w_co, x_gates, tanh)
+    h, c = lstm_pointwise(gates, c, w_ci, w_cf, w_co, x_gates, sigmoid, tanh)
     h_out.copy_(h)
     return c
 
 
 @functools.cache
-def _compiled(fn):
-    """``fn`` through ``torch.compile``, with tanh computed by :func:`sigmoid_tanh`."""
+def _compiled(fn, exp2: bool):
+    """``fn`` through ``torch.compile``, with the activations of :data:`EXP2_FORMS` (``exp2``:
+    for kernels no autograd runs through) or :data:`SIGMOID_FORMS`."""
     # One compiled function serves every layer: each (shape, dtype, grad-mode) variant is a
     # separate specialisation, more than dynamo's default limit of 8 in a deep model.
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     compiled = torch.compile(
-        functools.partial(fn, tanh=sigmoid_tanh), dynamic=False, fullgraph=True)
+        functools.partial(fn, **(EXP2_FORMS if exp2 else SIGMOID_FORMS)), dynamic=False,
+        fullgraph=True)
 
     @functools.wraps(fn)
     def run(*args):
@@ -211,21 +219,21 @@ class _LowPrecisionGates(torch.autograd.Function):
     writes one gradient for ``gates`` and ``x_gates`` (the gates see their sum), in their
     precision. The compiler's own backward recomputed tanh(c) from the float32 cell state
     alone, which made it vectorise the whole kernel at float32 width with half-width bf16 loads
-    and stores: 2.7x slower.
+    and stores: 2.7x slower. Both kernels take the activations of :data:`EXP2_FORMS`.
     """
 
     @staticmethod
     def forward(ctx, gates, c, w_ci, w_cf, w_co, x_gates):
         ctx.set_materialize_grads(False)
         args = (gates, c, w_ci, w_cf, w_co, x_gates)
-        h, c_new, q = _compiled(lstm_pointwise_with_derivatives)(*args)
+        h, c_new, q = _compiled(lstm_pointwise_with_derivatives, exp2=True)(*args)
         ctx.save_for_backward(*args, q, h)
         return h, c_new
 
     @staticmethod
     def backward(ctx, dh, dc):
         gates, c, w_ci, w_cf, w_co, x_gates, q, h = ctx.saved_tensors
-        d_gates, d_c, *d_w = _compiled(lstm_pointwise_backward)(
+        d_gates, d_c, *d_w = _compiled(lstm_pointwise_backward, exp2=True)(
             gates, c, w_ci, w_cf, w_co, x_gates, q, h, dh, dc)
         d_x = None if x_gates is None else _sum_to(d_gates, x_gates)
         return (_sum_to(d_gates, gates), d_c, *d_w, d_x)
@@ -238,8 +246,7 @@ def fused_pointwise(gates, c, w_ci, w_cf, w_co, x_gates=None) -> State:
     :class:`_LowPrecisionGates`' backward, or up to 3% faster in a training step).
     """
     args = (gates, c, w_ci, w_cf, w_co, x_gates)
-    if (not torch.compiler.is_compiling() and gates.dtype != c.dtype
-            and torch.is_grad_enabled() and any(a is not None and a.requires_grad for a in args)):
+    if not torch.compiler.is_compiling() and gates.dtype != c.dtype and _needs_grad(args):
         return _LowPrecisionGates.apply(*args)
     return _fused(lstm_pointwise, *args)
 
@@ -253,14 +260,41 @@ def _fused(fn, *args):
     """``fn(*args)`` through its compiled kernel; inside a compiled model, inline, for that
     model's compiler to fuse (a nested compilation failed with dynamic shapes)."""
     if torch.compiler.is_compiling():
-        return fn(*args, tanh=sigmoid_tanh)
-    return _compiled(fn)(*args)
+        return fn(*args, **SIGMOID_FORMS)
+    return _compiled(fn, exp2=not _needs_grad(args))(*args)
+
+
+def _needs_grad(args) -> bool:
+    """Whether autograd will run through a function of ``args``."""
+    return torch.is_grad_enabled() and any(
+        isinstance(a, Tensor) and a.requires_grad for a in args)
 
 
 def sigmoid_tanh(x: Tensor) -> Tensor:
     """``tanh(x)`` as ``2 sigmoid(2x) - 1``: in ``torch.compile``'d CPU code a vectorised sigmoid
     is about 4x cheaper than a vectorised tanh, and the fused gate arithmetic is bound by them."""
     return 2 * torch.sigmoid(2 * x) - 1
+
+
+LOG2_E = math.log2(math.e)
+
+
+def exp2_sigmoid(x: Tensor) -> Tensor:
+    """``sigmoid(x)`` as ``1 / (1 + 2^(-x log2 e))``: compiled for CPUs, a vectorised exp2 costs
+    about 3/4 of the exp of the compiler's own sigmoid. Its autograd derivative overflows to
+    NaN as x -> -inf, so it serves kernels whose backward is written out (or absent)."""
+    return 1 / (1 + torch.exp2(x * -LOG2_E))
+
+
+def exp2_tanh(x: Tensor) -> Tensor:
+    """``tanh(x)`` as :func:`sigmoid_tanh` through :func:`exp2_sigmoid` (same caveat)."""
+    return 2 * exp2_sigmoid(2 * x) - 1
+
+
+# activations of the compiled gate kernels: SIGMOID_FORMS where the compiler derives the
+# backward, EXP2_FORMS where autograd does not run through the kernel
+SIGMOID_FORMS = {"sigmoid": torch.sigmoid, "tanh": sigmoid_tanh}
+EXP2_FORMS = {"sigmoid": exp2_sigmoid, "tanh": exp2_tanh}
 
 
 def channels_last(x: Tensor) -> Tensor:

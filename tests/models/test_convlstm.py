@@ -13,6 +13,8 @@ from linecube.models.convlstm import (
     ConvLSTMCell,
     channels_last,
     per_step,
+    exp2_sigmoid,
+    exp2_tanh,
     sigmoid_tanh,
     time_major,
 )
@@ -210,6 +212,15 @@ def test_sigmoid_tanh_matches_tanh_with_finite_gradients_at_extremes():
     (grad,) = torch.autograd.grad(y.sum(), big)
     torch.testing.assert_close(y, torch.tensor([-1.0, -1.0, 0.0, 1.0, 1.0]))
     torch.testing.assert_close(grad, torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]))
+
+
+def test_exp2_forms_match_sigmoid_and_tanh_and_saturate_at_extremes():
+    x = torch.linspace(-30, 30, 60001, dtype=torch.float32)
+    assert float((exp2_sigmoid(x) - torch.sigmoid(x)).abs().max()) < 1e-6
+    assert float((exp2_tanh(x) - torch.tanh(x)).abs().max()) < 1e-6
+    big = torch.tensor([-1e4, -100.0, 0.0, 100.0, 1e4])
+    torch.testing.assert_close(exp2_sigmoid(big), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+    torch.testing.assert_close(exp2_tanh(big), torch.tensor([-1.0, -1.0, 0.0, 1.0, 1.0]))
 
 
 @pytest.mark.parametrize("grad", [True, False])
