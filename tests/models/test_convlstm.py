@@ -12,9 +12,9 @@ from linecube.models.convlstm import (
     ConvLSTM,
     ConvLSTMCell,
     channels_last,
-    per_step,
     exp2_sigmoid,
     exp2_tanh,
+    per_step,
     sigmoid_tanh,
     time_major,
 )
