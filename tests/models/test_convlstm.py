@@ -14,6 +14,8 @@ from linecube.models.convlstm import (
     channels_last,
     exp2_sigmoid,
     exp2_tanh,
+    fused_pointwise,
+    lstm_pointwise,
     per_step,
     sigmoid_tanh,
     time_major,
@@ -221,6 +223,30 @@ def test_exp2_forms_match_sigmoid_and_tanh_and_saturate_at_extremes():
     big = torch.tensor([-1e4, -100.0, 0.0, 100.0, 1e4])
     torch.testing.assert_close(exp2_sigmoid(big), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
     torch.testing.assert_close(exp2_tanh(big), torch.tensor([-1.0, -1.0, 0.0, 1.0, 1.0]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_gates_have_finite_gradients_at_saturated_pre_activations(dtype):
+    """The exp2 forms' autograd derivative is NaN at -1e4: training kernels must not use it
+    where the compiler derives the backward (float32), and the hand-written one (bf16) is exact."""
+    torch.manual_seed(11)
+    values = torch.tensor([-1e4, -30.0, -1.0, 0.0, 1.0, 30.0, 1e4, 0.5])
+    gates = values[torch.randint(0, 8, (2, 8, 3, 3))]
+    x_gates = torch.randn(2, 8, 3, 3)
+    c = torch.randn(2, 2, 3, 3)
+    weights = torch.randn(2, 2, 3, 3)
+    grads = []
+    for fn in (lstm_pointwise, fused_pointwise):
+        inputs = [t.clone().requires_grad_() for t in (gates, c, x_gates)]
+        g, c0, xg = inputs
+        h, c1 = fn(g.to(dtype), c0, None, None, None, xg.to(dtype))
+        loss = (h.float() * weights).sum() + c1.square().sum()
+        grads.append(torch.autograd.grad(loss, inputs))
+    for g_eager, g_fused in zip(*grads, strict=True):
+        assert torch.isfinite(g_fused).all()
+        tol = 1e-5 if dtype == torch.float32 else 0.02
+        torch.testing.assert_close(g_fused, g_eager, atol=tol, rtol=tol)
 
 
 @pytest.mark.parametrize("grad", [True, False])
