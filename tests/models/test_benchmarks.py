@@ -79,3 +79,23 @@ def test_gpu_benchmark_runs_on_cpu(bench_path, tmp_path):
             < runs[("textbook", "fp32")]["flops_per_sample"])
     assert "reference/eager/fp32/infer" in result["speedup_vs_textbook_fp32"]
     sys.modules.pop("bench_gpu", None)
+
+
+def test_convolution_gradient_formulations_agree_with_onednn(bench_path, tmp_path):
+    from bench_conv_grads import main
+
+    out = tmp_path / "grads.json"
+    assert main(["--size", "8", "--calls", "1", "--out", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 8  # 4 shapes x 2 dtypes
+    for run in runs:
+        checked = {k: v["max_rel_diff"] for k, v in run.items()
+                   if isinstance(v, dict) and "max_rel_diff" in v}
+        expected = {"data_as_forward", "weight_chunks_2", "weight_chunks_4"}
+        if run["images"] == 8:
+            expected |= {"weight_shifted_matmuls", "weight_as_forward"}
+        assert set(checked) == expected
+        tolerance = 1e-5 if run["dtype"] == "float32" else 0.05
+        assert max(checked.values()) < tolerance, run
+        assert all(run[k]["gflop_s"] > 0 for k in ("forward", "data", "weight"))
+    sys.modules.pop("bench_conv_grads", None)
