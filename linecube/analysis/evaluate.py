@@ -1,9 +1,17 @@
 """How labelled populations (e.g. AGN) score: ranking metrics with bootstrap intervals,
-baselines on the same data, and nearest-neighbour BPT purity.
+paired comparisons, baselines on the same data, and nearest-neighbour BPT purity.
+
+Galaxies are evaluated out of sample by default: when the catalogue's ``split`` column (from
+embed) shows galaxies the network never trained on (``holdout`` or ``unseen``), only those
+are evaluated and the baselines are fitted on the network's training galaxies. The headline
+ranking enters as ``headline`` (= -``rank``).
 
 Writes ``ANALYSIS_DIR/evaluation/``: ``metrics.csv`` (one row per score, with intervals),
-``purity.csv``, ``baseline_scores.parquet`` (when baselines ran), ``roc.png``, ``pr.png``
-and ``percentiles.png``. The catalogue is changed only with ``add_columns``.
+``comparisons.csv`` (paired bootstrap of every AUROC difference, with its verdict),
+``noise_dependence.csv`` (Spearman correlation of every score with the noise floor inside
+each normal class, when ``per_class``), ``purity.csv``, ``baseline_scores.parquet`` (when
+baselines ran), ``roc.png``, ``pr.png`` and ``percentiles.png``. The catalogue is changed
+only with ``add_columns``.
 """
 
 from __future__ import annotations
@@ -16,13 +24,15 @@ from pydantic import Field
 
 from linecube.analysis.labels import find_column, label_vector, match_labels, read_table
 from linecube.analysis.layout import AnalysisDir
-from linecube.analysis.metrics import bootstrap
+from linecube.analysis.metrics import bootstrap, paired_auroc_differences, verdict
 from linecube.atomic import atomic_path
 from linecube.config import StrictModel
 from linecube.errors import ConfigError, InputFileError
 
 BASELINES = ("pca", "ratio_iforest")
-PER_LINE_PREFIX = "score_recon_"
+PER_LINE_PREFIXES = ("score_recon_", "score_line_")
+OUT_OF_SAMPLE = ("holdout", "unseen")
+HEADLINE = "headline"
 
 
 class EvaluateConfig(StrictModel):
@@ -43,6 +53,11 @@ class EvaluateConfig(StrictModel):
         purity_k: neighbours for the BPT purity (0: skip).
         pca_components: components of the PCA baseline (``None``: the latent dimension).
         add_columns: also write the baseline scores into the catalogue.
+        sample: ``out_of_sample`` evaluates only galaxies the network did not train on
+            (``split`` holdout or unseen), ``all`` every galaxy, ``auto`` the first when the
+            catalogue has such galaxies, else the second (noted as in-sample).
+        normal_classes: with ``per_class``, the classes inside which every score's Spearman
+            correlation with the noise floor is measured (a score that tracks S/N is a defect).
         seed: seed of bootstrap and baselines.
     """
 
@@ -58,23 +73,61 @@ class EvaluateConfig(StrictModel):
     purity_k: int = Field(10, ge=0)
     pca_components: int | None = None
     add_columns: bool = False
+    sample: str = Field("auto", pattern="^(auto|out_of_sample|all)$")
+    normal_classes: list[str] = Field(default_factory=lambda: ["star_forming", "retired"])
     seed: int = 0
 
 
 def score_columns(catalogue: pd.DataFrame) -> list[str]:
-    """Whole-galaxy score columns (``score_*`` without the per-line reconstruction scores)."""
+    """Whole-galaxy score columns (``score_*`` without the per-line scores)."""
     return [
-        c for c in catalogue.columns if c.startswith("score_") and not c.startswith(PER_LINE_PREFIX)
+        c
+        for c in catalogue.columns
+        if c.startswith("score_") and not c.startswith(PER_LINE_PREFIXES)
     ]
 
 
+def evaluated_rows(catalogue: pd.DataFrame, sample: str) -> tuple[np.ndarray, str]:
+    """Boolean mask of the galaxies to evaluate and a note saying which they are."""
+    split = catalogue["split"].astype(str) if "split" in catalogue else None
+    outside = np.zeros(len(catalogue), bool) if split is None else split.isin(OUT_OF_SAMPLE)
+    if sample == "all" or (sample == "auto" and not outside.any()):
+        note = "every galaxy (in sample: the network trained on some of them)"
+        if split is not None and outside.all():
+            note = "every galaxy (out of sample: the network trained on another store)"
+        return np.ones(len(catalogue), bool), note
+    if not outside.any():
+        raise ConfigError(
+            "sample=out_of_sample, but the network trained on every galaxy of this catalogue; "
+            "train with data.folds > 1 to hold galaxies out"
+        )
+    return outside.to_numpy(), f"{int(outside.sum())} galaxies the network did not train on"
+
+
+def noise_floor(store) -> np.ndarray:
+    """(N,) median over valid spaxels of all lines of 1 / sqrt(ivar), network units."""
+    out = np.full(len(store), np.nan)
+    for start in range(0, len(store), 64):
+        stop = min(start + 64, len(store))
+        ivar, weight = store.ivar[start:stop], store.weight[start:stop] > 0
+        for i in range(stop - start):
+            if weight[i].any():
+                out[start + i] = float(np.median(1.0 / np.sqrt(ivar[i][weight[i]])))
+    return out
+
+
 def comparison_scores(
-    adir: AnalysisDir, catalogue: pd.DataFrame, cfg: EvaluateConfig, store=None
+    adir: AnalysisDir,
+    catalogue: pd.DataFrame,
+    cfg: EvaluateConfig,
+    store=None,
+    fit_rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Scores of the baselines and other models, aligned to ``catalogue`` rows.
 
-    Baselines are computed on the same store; another analysis directory (or catalogue file)
-    is matched on PLATEIFU and its columns are prefixed ``NAME:``.
+    Baselines are computed on the same store and fitted on ``fit_rows`` (default: all);
+    another analysis directory (or catalogue file) is matched on PLATEIFU and its columns
+    are prefixed ``NAME:``.
     """
     from linecube.analysis import baselines
 
@@ -84,9 +137,11 @@ def comparison_scores(
             store = store if store is not None else adir.open_store()
             if entry == "pca":
                 n_comp = cfg.pca_components or int(adir.info().get("latent_dim") or 16)
-                out["score_pca"] = baselines.pca_scores(store, n_comp)
+                out["score_pca"] = baselines.pca_scores(store, n_comp, fit_rows=fit_rows)
             else:
-                out["score_ratio_iforest"] = baselines.ratio_iforest_scores(store, seed=cfg.seed)
+                out["score_ratio_iforest"] = baselines.ratio_iforest_scores(
+                    store, seed=cfg.seed, fit_rows=fit_rows
+                )
             continue
         name, _, path = entry.rpartition("=")
         path = Path(path)
@@ -133,6 +188,58 @@ def metrics_table(
         for metric, (point, lo, hi) in result.items():
             row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = point, lo, hi
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparisons_table(
+    scores: pd.DataFrame, labels: np.ndarray, cfg: EvaluateConfig, label_name: str
+) -> pd.DataFrame:
+    """Every pair of scores: AUROC difference, paired 95 % interval and verdict.
+
+    Galaxies where any score is NaN are left out, so that both scores rank the same galaxies.
+    """
+    values = scores.to_numpy(dtype=np.float64)
+    ok = np.isfinite(values).all(axis=1)
+    names = list(scores.columns)
+    if labels[ok].min(initial=1) == labels[ok].max(initial=0) or len(names) < 2:
+        return pd.DataFrame()
+    diff, low, high = paired_auroc_differences(
+        values[ok], labels[ok], cfg.n_bootstrap, cfg.seed
+    )
+    rows = []
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            rows.append(
+                {
+                    "label": label_name,
+                    "score_a": names[a],
+                    "score_b": names[b],
+                    "n": int(ok.sum()),
+                    "auroc_diff": diff[a, b],
+                    "auroc_diff_lo": low[a, b],
+                    "auroc_diff_hi": high[a, b],
+                    "verdict": verdict(names[a], names[b], low[a, b], high[a, b]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def noise_dependence(
+    scores: pd.DataFrame, floor: np.ndarray, classes: np.ndarray, normal: list[str]
+) -> pd.DataFrame:
+    """Spearman rho of every score with the noise floor inside each normal class."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for name in normal:
+        sel = classes == name
+        if sel.sum() < 3:
+            continue
+        for col in scores.columns:
+            value = scores[col].to_numpy(dtype=np.float64)[sel]
+            ok = np.isfinite(value) & np.isfinite(floor[sel])
+            rho = spearmanr(value[ok], floor[sel][ok]).statistic if ok.sum() > 2 else np.nan
+            rows.append({"class": name, "score": col, "n": int(ok.sum()), "spearman": rho})
     return pd.DataFrame(rows)
 
 
@@ -189,14 +296,23 @@ def evaluate(
     adir = AnalysisDir(out)
     cat = adir.require_columns(["score_recon"])
     table = read_table(labels_path)
-    comparisons = comparison_scores(adir, cat, cfg, store)
+    in_eval, sample_note = evaluated_rows(cat, cfg.sample)
+    fit_rows = None
+    if not in_eval.all() and "split" in cat:
+        fit_rows = np.flatnonzero(cat["split"].astype(str).to_numpy() == "train")
+    comparisons = comparison_scores(adir, cat, cfg, store, fit_rows)
     columns = cfg.scores or score_columns(cat)
     missing = [c for c in columns if c not in cat]
     if missing:
         raise ConfigError(
             f"score columns {missing} are not in the catalogue; available: {score_columns(cat)}"
         )
-    scores = pd.concat([cat[columns], comparisons], axis=1)
+    headline = (
+        pd.DataFrame({HEADLINE: -cat["rank"].to_numpy(dtype=np.float64)}, index=cat.index)
+        if "rank" in cat and cfg.scores is None
+        else pd.DataFrame(index=cat.index)
+    )
+    scores = pd.concat([headline, cat[columns], comparisons], axis=1)
 
     if cfg.per_class:
         if cfg.label_column is None:
@@ -214,7 +330,8 @@ def evaluate(
         vec, rule = label_vector(table, labels_path, cfg.label_column, cfg.positive)
         label_sets = [(rule, vec)]
 
-    tables, notes, selections = [], [], []
+    tables, pairs, notes, selections = [], [], [f"evaluated: {sample_note}"], []
+    classes = np.full(len(cat), "", dtype=object)
     for name, vec in label_sets:
         aligned, kind = match_labels(cat, table, labels_path, vec)
         matched = aligned >= 0
@@ -225,16 +342,30 @@ def evaluate(
         policy = cfg.unmatched
         if policy == "auto":
             policy = "negative" if vec.min() == 1 else "drop"
-        use = np.ones(len(cat), bool) if policy == "negative" else matched
+        use = (np.ones(len(cat), bool) if policy == "negative" else matched) & in_eval
+        classes[aligned > 0] = name
         y = np.where(aligned > 0, 1, 0)[use]
         notes.append(
             f"{name}: matched {int(matched.sum())} of {len(cat)} galaxies on {kind}; "
             f"unmatched treated as {'negatives' if policy == 'negative' else 'dropped'}; "
-            f"{int(y.sum())} positives"
+            f"{int(y.sum())} positives among {int(use.sum())} evaluated"
         )
-        tables.append(metrics_table(scores[use].reset_index(drop=True), y, cfg, name))
+        part = scores[use].reset_index(drop=True)
+        tables.append(metrics_table(part, y, cfg, name))
+        pairs.append(comparisons_table(part, y, cfg, name))
         selections.append((name, use, y))
     metrics = pd.concat(tables, ignore_index=True)
+    paired = pd.concat(pairs, ignore_index=True)
+    dependence = pd.DataFrame()
+    if cfg.per_class:
+        store = store if store is not None else adir.open_store()
+        floor = noise_floor(store)
+        dependence = noise_dependence(
+            scores[in_eval].reset_index(drop=True),
+            floor[in_eval],
+            classes[in_eval],
+            cfg.normal_classes,
+        )
 
     purity = pd.DataFrame()
     if cfg.purity_k and "bpt_class" in cat:
@@ -243,6 +374,8 @@ def evaluate(
     evaluation = adir.path / "evaluation"
     evaluation.mkdir(parents=True, exist_ok=True)
     _write_csv(metrics, evaluation / "metrics.csv")
+    _write_csv(paired, evaluation / "comparisons.csv")
+    _write_csv(dependence, evaluation / "noise_dependence.csv")
     _write_csv(purity, evaluation / "purity.csv")
     if len(comparisons.columns):
         from linecube.store.store import atomic_write_parquet
@@ -255,7 +388,13 @@ def evaluate(
             adir.write_columns(comparisons)
     _plots(scores, *selections[0], evaluation)
     adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
-    return {"metrics": metrics, "purity": purity, "notes": notes}
+    return {
+        "metrics": metrics,
+        "comparisons": paired,
+        "noise_dependence": dependence,
+        "purity": purity,
+        "notes": notes,
+    }
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -63,32 +63,40 @@ def resolve_detectors(cfg: ScoreConfig) -> tuple[list[str], list[str]]:
     ]
 
 
-def robust_standardise(mu: np.ndarray) -> np.ndarray:
+def robust_standardise(mu: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
     """Per-column robust standardisation: (mu - median) / (1.4826 MAD), MAD 0 -> 1.
 
     Args:
         mu: (N, D) latents (or any features).
+        reference: (M, D) rows whose median and MAD are used (default: ``mu``).
 
     Returns:
         (N, D) float64.
     """
     mu = np.asarray(mu, dtype=np.float64)
-    med = np.median(mu, axis=0)
-    mad = 1.4826 * np.median(np.abs(mu - med), axis=0)
+    ref = mu if reference is None else np.asarray(reference, dtype=np.float64)
+    med = np.median(ref, axis=0)
+    mad = 1.4826 * np.median(np.abs(ref - med), axis=0)
     return (mu - med) / np.where(mad > 0, mad, 1.0)
 
 
 def latent_scores(
-    mu: np.ndarray, cfg: ScoreConfig, detectors: list[str] | None = None
+    mu: np.ndarray,
+    cfg: ScoreConfig,
+    detectors: list[str] | None = None,
+    fit_rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw anomaly scores of each latent vector (higher = more anomalous).
 
-    Detectors see the latents after :func:`robust_standardise`.
+    The detectors are fitted on ``fit_rows`` (the galaxies the network trained on) and score
+    every galaxy, so galaxies outside ``fit_rows`` are scored out of sample. Detectors see the
+    latents after :func:`robust_standardise` with the median and MAD of ``fit_rows``.
 
     Args:
         mu: (N, D) latents.
         cfg: detector settings.
         detectors: names to run (default: :func:`resolve_detectors`).
+        fit_rows: rows the detectors are fitted on (default: all).
 
     Returns:
         ``{"score_<detector>": (N,)}``.
@@ -96,8 +104,12 @@ def latent_scores(
     from sklearn.ensemble import IsolationForest
     from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 
-    z = robust_standardise(mu)
-    n = len(z)
+    n = len(mu)
+    fit = np.arange(n) if fit_rows is None else np.asarray(fit_rows, dtype=np.int64)
+    z = robust_standardise(mu, np.asarray(mu)[fit])
+    zf = z[fit]
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[fit] = True
     detectors = detectors if detectors is not None else resolve_detectors(cfg)[0]
     unknown = set(detectors) - set(LATENT_DETECTORS) - set(PYOD_DETECTORS)
     if unknown:
@@ -105,20 +117,28 @@ def latent_scores(
             f"unknown detector(s) {sorted(unknown)}; choose from "
             f"{', '.join(LATENT_DETECTORS + PYOD_DETECTORS)}"
         )
-    k = min(cfg.k, n - 1)
+    k = min(cfg.k, len(fit) - 1)
     if k < 1:
-        raise ConfigError(f"latent-space scores need at least 2 galaxies, got {n}")
+        raise ConfigError(f"latent-space scores need at least 2 galaxies, got {len(fit)}")
     out: dict[str, np.ndarray] = {}
     for name in detectors:
         if name == "iforest":
-            forest = IsolationForest(n_estimators=cfg.n_estimators, random_state=cfg.seed).fit(z)
+            forest = IsolationForest(n_estimators=cfg.n_estimators, random_state=cfg.seed).fit(zf)
             out["score_iforest"] = -forest.score_samples(z)
         elif name == "knn":
-            dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)
-            out["score_knn"] = dist[:, 1:].mean(axis=1)
+            # a fitted galaxy is its own nearest neighbour: drop it, keep k others
+            dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(zf).kneighbors(z)
+            out["score_knn"] = np.where(
+                in_fit, dist[:, 1:].mean(axis=1), dist[:, :k].mean(axis=1)
+            )
         elif name == "lof":
-            lof = LocalOutlierFactor(n_neighbors=k).fit(z)
-            out["score_lof"] = -lof.negative_outlier_factor_
+            lof = LocalOutlierFactor(n_neighbors=k).fit(zf)
+            value = np.empty(n)
+            value[fit] = -lof.negative_outlier_factor_
+            if (~in_fit).any():
+                novelty = LocalOutlierFactor(n_neighbors=k, novelty=True).fit(zf)
+                value[~in_fit] = -novelty.score_samples(z[~in_fit])
+            out["score_lof"] = value
         else:
             if not pyod_available():
                 raise ConfigError(
@@ -128,8 +148,8 @@ def latent_scores(
             from pyod.models.copod import COPOD
             from pyod.models.ecod import ECOD
 
-            detector = {"ecod": ECOD, "copod": COPOD}[name]().fit(z)
-            out[f"score_{name}"] = np.asarray(detector.decision_scores_, dtype=np.float64)
+            detector = {"ecod": ECOD, "copod": COPOD}[name]().fit(zf)
+            out[f"score_{name}"] = np.asarray(detector.decision_function(z), dtype=np.float64)
     return out
 
 
@@ -197,10 +217,12 @@ def score(out, cfg: ScoreConfig | None = None) -> tuple[pd.DataFrame, list[str]]
     cfg = cfg or ScoreConfig()
     detectors, notes = resolve_detectors(cfg)
     adir = AnalysisDir(out)
-    adir.require_columns(["score_recon"])
+    cat = adir.require_columns(["score_recon"])
     mu, _ = adir.latents()
-    columns = latent_scores(mu, cfg, detectors)
-    cat = adir.catalogue()
+    fit_rows = np.flatnonzero(cat["split"] == "train") if "split" in cat else None
+    if fit_rows is not None and len(fit_rows) < 2:
+        fit_rows = None  # the model trained on another store: learn this survey's population
+    columns = latent_scores(mu, cfg, detectors, fit_rows)
     for name, value in columns.items():
         cat[name] = value
     columns.update(combine_scores(cat, cfg))

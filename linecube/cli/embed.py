@@ -1,8 +1,13 @@
 """Embed every galaxy of a store with a trained model.
 
 Writes into ANALYSIS_DIR: latents.zarr (mu, and logvar for a VAE), spaxel_error.zarr,
-recon.zarr (with --save-recon) and the catalogue (Parquet + FITS) with the reconstruction
-scores score_recon and score_recon_<line>. An interrupted run resumes where it stopped.
+anomaly_maps.zarr, calibration.json, recon.zarr (with --save-recon) and the catalogue
+(Parquet + FITS) with each galaxy's split in the model's run and its residual scores:
+score_resid_peak, score_resid_mean, score_line_<line> (calibrated: residuals in units of their
+expected error) and score_recon, score_recon_<line> (the uncalibrated mean error). The residual
+calibration is fitted on the run's validation galaxies; for a store without them, pass
+--calibration with the calibration.json of an analysis of the training store. An interrupted
+run resumes where it stopped.
 
 Example:
   linecube embed --model runs/demo/model.safetensors --store store --out analysis
@@ -24,11 +29,16 @@ def add_arguments(parser):
         "--save-recon", action="store_true", default=None, help="also write recon.zarr"
     )
     parser.add_argument("--error", choices=["l1", "mse"], help="per-spaxel error (l1)")
+    parser.add_argument(
+        "--calibration", help="calibration.json to use instead of fitting one on the run's "
+        "validation galaxies"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args):
     from linecube.analysis.cli_support import make_config
+    from linecube.analysis.calibrate import read_calibration
     from linecube.analysis.embed import EmbedConfig, embed, resolve_device
     from linecube.store import Store
     from linecube.training.modelfile import load_model
@@ -43,6 +53,9 @@ def run(args):
             "error": args.error,
         },
     )
+    calibration = None
+    if args.calibration:
+        calibration = read_calibration(args.calibration)
     loaded = load_model(args.model)
     store = Store.open(args.store)
     cat = embed(
@@ -53,10 +66,12 @@ def run(args):
         model_path=args.model,
         model_store_meta=loaded.store_meta,
         progress=not args.no_progress,
+        calibration=calibration,
     )
     print(
         f"embedded {len(cat)} galaxies on {resolve_device(cfg.device)} into {args.out} "
-        f"(latents.zarr, spaxel_error.zarr{', recon.zarr' if cfg.save_recon else ''}, "
+        f"(latents.zarr, spaxel_error.zarr, anomaly_maps.zarr, calibration.json"
+        f"{', recon.zarr' if cfg.save_recon else ''}, "
         "catalogue.parquet/.fits); next: linecube score " + str(args.out)
     )
     return 0

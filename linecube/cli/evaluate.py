@@ -2,7 +2,11 @@
 
 The table (FITS, Parquet or CSV) needs a PLATEIFU or MANGAID column; the label is --label-column
 (default: is_agn, or any of the MaNGA AGN VAC flags WISE_AGN, BAT_AGN, RADIO_AGN, BROAD_AGN).
-Writes ANALYSIS_DIR/evaluation/: metrics.csv, purity.csv, roc.png, pr.png, percentiles.png.
+Only galaxies the network did not train on are evaluated when there are any (--sample), and
+baselines are then fitted on the network's training galaxies. Every pair of scores is compared
+by a paired bootstrap of the AUROC difference: "A beats B" only when its 95 % interval excludes 0.
+Writes ANALYSIS_DIR/evaluation/: metrics.csv, comparisons.csv, noise_dependence.csv (with
+--per-class), purity.csv, roc.png, pr.png, percentiles.png.
 
 Examples:
   linecube evaluate analysis --labels manga_agn-v1_0_1.fits --compare pca ratio_iforest
@@ -50,6 +54,11 @@ def add_arguments(parser):
         default=None,
         help="write baseline scores into the catalogue too",
     )
+    parser.add_argument(
+        "--sample",
+        choices=["auto", "out_of_sample", "all"],
+        help="galaxies evaluated: out of sample when there are any (auto)",
+    )
     parser.add_argument("--seed", type=int, help="seed (0)")
 
 
@@ -72,6 +81,7 @@ def run(args):
             "purity_k": args.purity_k,
             "pca_components": args.pca_components,
             "add_columns": args.add_columns,
+            "sample": args.sample,
             "seed": args.seed,
         },
     )
@@ -96,6 +106,16 @@ def run(args):
         if c in m
     ]
     print(format_table(m[show]))
+    pairs = result["comparisons"]
+    if len(pairs):
+        shown = pairs[pairs["verdict"] != "no difference shown"]
+        print(f"paired AUROC comparisons (95 % interval excludes 0): {len(shown)} of {len(pairs)}")
+        if len(shown):
+            print(format_table(shown[["label", "verdict", "auroc_diff", "auroc_diff_lo",
+                                      "auroc_diff_hi"]]))
+    if len(result["noise_dependence"]):
+        print("Spearman correlation with the noise floor inside the normal classes:")
+        print(format_table(result["noise_dependence"]))
     if len(result["purity"]):
         print("nearest-neighbour BPT purity:")
         print(format_table(result["purity"]))

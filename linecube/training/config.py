@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from linecube.config import StrictModel, read_mapping, set_dotted, validate
 from linecube.errors import ConfigError
@@ -17,7 +17,12 @@ PRESETS = ("default", "paper", "reference", "demo")
 
 
 class DataConfig(StrictModel):
-    """How galaxies are batched, split and augmented."""
+    """How galaxies are batched, split and augmented.
+
+    With ``folds`` > 1 the galaxies are dealt into that many folds (grouped like the split)
+    and fold ``fold`` is held out: never trained on, never validated or calibrated on, so its
+    scores are out of sample. Training one model per fold cross-fits the whole survey.
+    """
 
     batch_size: int = Field(16, ge=1)
     workers: int = Field(0, ge=0)
@@ -26,6 +31,14 @@ class DataConfig(StrictModel):
     augment: bool = True
     group_by: str = "mangaid"
     in_memory: bool = False
+    folds: int = Field(1, ge=1)
+    fold: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self):
+        if self.fold >= self.folds:
+            raise ValueError(f"data.fold={self.fold} must be below data.folds={self.folds}")
+        return self
 
 
 class OptimConfig(StrictModel):

@@ -75,6 +75,32 @@ def grouped_split(groups: Sequence, val_fraction: float, seed: int) -> tuple[np.
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 
+def fold_of(groups: Sequence, folds: int, seed: int) -> np.ndarray:
+    """Deal rows into ``folds`` folds of near-equal size so that no group straddles two.
+
+    Groups are shuffled with ``seed`` and each goes to the fold with the fewest rows so far.
+
+    Args:
+        groups: (N,) group label of every row.
+        folds: number of folds (1: every row in fold 0).
+        seed: seed of the shuffle.
+
+    Returns:
+        (N,) int fold of every row.
+    """
+    codes, uniques = pd.factorize(pd.Series(list(groups), dtype=object), sort=True)
+    if (codes < 0).any():
+        raise ValueError(f"{int((codes < 0).sum())} rows have no group label")
+    sizes = np.bincount(codes, minlength=len(uniques))
+    fold_rows = np.zeros(folds, dtype=np.int64)
+    group_fold = np.zeros(len(uniques), dtype=np.int64)
+    for g in np.random.default_rng([seed, folds]).permutation(len(uniques)):
+        f = int(np.argmin(fold_rows))
+        group_fold[g] = f
+        fold_rows[f] += sizes[g]
+    return group_fold[codes]
+
+
 class EpochSampler(Sampler):
     """Yields ``(row, symmetry)`` pairs for one rank; order and symmetries depend on (seed, epoch).
 
@@ -182,11 +208,14 @@ class StoreDataModule(L.LightningDataModule):
         augment: random symmetries of the pixel grid on training batches.
         group_by: catalogue column whose values never straddle train and validation.
         in_memory: hold the whole store in memory.
+        folds, fold: with ``folds`` > 1, rows of fold ``fold`` (see :func:`fold_of`) are held
+            out of both training and validation.
     """
 
     def __init__(self, path: str | Path, batch_size: int = 16, workers: int = 0,
                  val_fraction: float = 0.1, seed: int = 0, augment: bool = True,
-                 group_by: str = "mangaid", in_memory: bool = False):
+                 group_by: str = "mangaid", in_memory: bool = False, folds: int = 1,
+                 fold: int = 0):
         super().__init__()
         self.path = Path(path)
         self.batch_size, self.workers = batch_size, workers
@@ -201,11 +230,15 @@ class StoreDataModule(L.LightningDataModule):
         if group_by not in self.catalogue.columns:
             raise ConfigError(f"data.group_by: the store catalogue ({self.path}) has no column "
                               f"{group_by!r}; columns are {', '.join(self.catalogue.columns)}")
+        groups = self.catalogue[group_by]
         try:
-            self.train_rows, self.val_rows = grouped_split(
-                self.catalogue[group_by], val_fraction, seed)
+            self.holdout_rows = np.flatnonzero(fold_of(groups, folds, seed) == fold) if (
+                folds > 1) else np.zeros(0, dtype=np.int64)
+            kept = np.setdiff1d(np.arange(len(groups)), self.holdout_rows)
+            train, val = grouped_split(groups.iloc[kept], val_fraction, seed)
         except ValueError as exc:
             raise InputFileError(self.path, f"catalogue column {group_by!r}: {exc}") from None
+        self.train_rows, self.val_rows = kept[train], kept[val]
         if len(self.train_rows) == 0:
             raise ConfigError(f"data.val_fraction={val_fraction} leaves no galaxy for training "
                               f"in {self.path} ({len(self.catalogue)} galaxies)")
@@ -218,6 +251,7 @@ class StoreDataModule(L.LightningDataModule):
         table.insert(0, "row", np.arange(len(table)))
         split = np.full(len(table), "train", dtype=object)
         split[self.val_rows] = "val"
+        split[self.holdout_rows] = "holdout"
         table["split"] = split
         return table
 

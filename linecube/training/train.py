@@ -256,7 +256,8 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
     d = config.data
     datamodule = StoreDataModule(store, batch_size=d.batch_size, workers=d.workers,
                                  val_fraction=d.val_fraction, seed=d.seed, augment=d.augment,
-                                 group_by=d.group_by, in_memory=d.in_memory)
+                                 group_by=d.group_by, in_memory=d.in_memory, folds=d.folds,
+                                 fold=d.fold)
     if resume:
         check_compatible(_saved_store_meta(run_dir), datamodule.meta)
     task = AutoencoderTask(config, len(datamodule.meta.lines), datamodule.meta.size)

@@ -12,10 +12,23 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def embedded(tmp_path, store):
+def calibration(store):
+    """The tiny model's residual calibration, fitted on the second half of the store."""
+    import numpy as np
+    import torch
+
+    from linecube.analysis.calibrate import fit_calibration
+
+    rows = np.arange(len(store) // 2, len(store))
+    return fit_calibration(TinyModel().eval(), store, rows, torch.device("cpu"))
+
+
+@pytest.fixture
+def embedded(tmp_path, store, calibration):
     """An analysis directory after embed with the tiny model."""
     from linecube.analysis.embed import EmbedConfig, embed
 
     out = tmp_path / "analysis"
-    embed(TinyModel(), store, out, EmbedConfig(batch_size=5, save_recon=True), progress=False)
+    cfg = EmbedConfig(batch_size=5, save_recon=True)
+    embed(TinyModel(), store, out, cfg, progress=False, calibration=calibration)
     return out

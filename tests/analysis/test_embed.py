@@ -48,20 +48,20 @@ def test_products_and_scores(store, embedded):
     assert not (embedded / PARTIAL).exists()
 
 
-def test_vae_and_spatial_latents_are_flattened(store, tmp_path):
+def test_vae_and_spatial_latents_are_flattened(store, tmp_path, calibration):
     class Spatial(TinyModel):
         def forward(self, x):
             out = super().forward(x)
             mu = out.mu[:, :, None, None].expand(-1, -1, 2, 2)
             return ModelOutput(out.recon, mu, mu * 0 - 1)
 
-    embed(Spatial(vae=True), store, tmp_path / "a", progress=False)
+    embed(Spatial(vae=True), store, tmp_path / "a", progress=False, calibration=calibration)
     lat = zarr.open_group(tmp_path / "a" / "latents.zarr", mode="r")
     assert lat["mu"].shape == (len(store), 12) and lat["logvar"].shape == (len(store), 12)
     assert not (tmp_path / "a" / "recon.zarr").exists()
 
 
-def test_resume_after_interruption(store, tmp_path):
+def test_resume_after_interruption(store, tmp_path, calibration):
     class Failing(TinyModel):
         calls = 0
 
@@ -73,7 +73,7 @@ def test_resume_after_interruption(store, tmp_path):
 
     cfg = EmbedConfig(batch_size=5)
     with pytest.raises(KeyboardInterrupt):
-        embed(Failing(), store, tmp_path / "a", cfg, progress=False)
+        embed(Failing(), store, tmp_path / "a", cfg, progress=False, calibration=calibration)
     progress = json.loads((tmp_path / "a" / PARTIAL / "progress.json").read_text())
     assert progress["done"] == 10
 
@@ -84,9 +84,9 @@ def test_resume_after_interruption(store, tmp_path):
             Counting.seen += len(x)
             return super().forward(x)
 
-    resumed = embed(Counting(), store, tmp_path / "a", cfg, progress=False)
+    resumed = embed(Counting(), store, tmp_path / "a", cfg, progress=False, calibration=calibration)
     assert Counting.seen == len(store) - 10  # only the missing galaxies were embedded
-    fresh = embed(TinyModel(), store, tmp_path / "b", cfg, progress=False)
+    fresh = embed(TinyModel(), store, tmp_path / "b", cfg, progress=False, calibration=calibration)
     np.testing.assert_allclose(resumed["score_recon"], fresh["score_recon"], rtol=1e-6)
     np.testing.assert_array_equal(
         zarr.open_group(tmp_path / "a" / "latents.zarr")["mu"][:],
@@ -94,33 +94,33 @@ def test_resume_after_interruption(store, tmp_path):
     )
 
 
-def test_model_and_store_that_disagree(store, tmp_path):
+def test_model_and_store_that_disagree(store, tmp_path, calibration):
     other = StoreMeta(lines=LINES[:-1], size=8, preprocess=store.meta.preprocess)
     with pytest.raises(CompatibilityError, match="lines differ"):
-        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False)
+        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False, calibration=calibration)
     other = StoreMeta(lines=LINES, size=8, preprocess={**store.meta.preprocess, "stretch": "log"})
     with pytest.raises(CompatibilityError, match="'stretch' differs"):
-        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False)
+        embed(TinyModel(), store, tmp_path / "a", model_store_meta=other, progress=False, calibration=calibration)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_matches_cpu(store, tmp_path):
-    cpu = embed(TinyModel(), store, tmp_path / "cpu", EmbedConfig(device="cpu"), progress=False)
-    gpu = embed(TinyModel(), store, tmp_path / "gpu", EmbedConfig(device="cuda"), progress=False)
+def test_gpu_matches_cpu(store, tmp_path, calibration):
+    cpu = embed(TinyModel(), store, tmp_path / "cpu", EmbedConfig(device="cpu"), progress=False, calibration=calibration)
+    gpu = embed(TinyModel(), store, tmp_path / "gpu", EmbedConfig(device="cuda"), progress=False, calibration=calibration)
     np.testing.assert_allclose(gpu["score_recon"], cpu["score_recon"], rtol=1e-4)
 
 
-def test_a_new_embedding_drops_stale_scores(store, embedded):
+def test_a_new_embedding_drops_stale_scores(store, embedded, calibration):
     from linecube.analysis.scores import ScoreConfig, score
 
     score(embedded, ScoreConfig(k=5))
-    cat = embed(TinyModel(dim=2), store, embedded, progress=False)
+    cat = embed(TinyModel(dim=2), store, embedded, progress=False, calibration=calibration)
     assert "score_recon" in cat and "score_knn" not in cat and "rank" not in cat
     assert "score" not in json.loads((embedded / "analysis.json").read_text())["steps"]
 
 
-def test_resume_after_interrupted_finalisation(store, tmp_path, monkeypatch):
+def test_resume_after_interrupted_finalisation(store, tmp_path, monkeypatch, calibration):
     from linecube.analysis import layout
 
     original = layout.AnalysisDir.write_columns
@@ -130,8 +130,8 @@ def test_resume_after_interrupted_finalisation(store, tmp_path, monkeypatch):
 
     monkeypatch.setattr(layout.AnalysisDir, "write_columns", crash)
     with pytest.raises(KeyboardInterrupt):  # killed after the products were moved into place
-        embed(TinyModel(), store, tmp_path / "a", progress=False)
+        embed(TinyModel(), store, tmp_path / "a", progress=False, calibration=calibration)
     monkeypatch.setattr(layout.AnalysisDir, "write_columns", original)
-    cat = embed(TinyModel(), store, tmp_path / "a", progress=False)
+    cat = embed(TinyModel(), store, tmp_path / "a", progress=False, calibration=calibration)
     assert cat["score_recon"].notna().all()
     assert zarr.open_group(tmp_path / "a" / "latents.zarr", mode="r")["mu"].shape == (len(store), 3)

@@ -1,0 +1,407 @@
+"""Noise-calibrated residuals: every reconstruction error in units of its expected error.
+
+For spaxel s of line l, the residual r = x - x_hat is expressed as
+
+    z = r / sqrt(1 / ivar + sigma_model^2(l, level, noise))
+
+where ``sigma_model`` is the model's own error, fitted per line on a grid of reconstructed
+level (x_hat) and noise (1 / ivar) bins so that the median z^2 is that of a chi-square with
+one degree of freedom in every bin. A perfect model of a normal galaxy then gives z ~ N(0, 1)
+whatever the galaxy's brightness or S/N.
+
+The calibration is fitted on normal data the network did not train on (the validation
+galaxies of its run) and saved with the model; it is never refitted on the galaxies being
+ranked. It also holds the reference distribution (median and scale on the calibration
+galaxies) of every galaxy-level statistic, so that statistics of different lines and of
+different fold models share one scale.
+
+Galaxy-level statistics (see :func:`galaxy_statistics`):
+
+* ``line_<name>``: mean z^2 of one line over its valid spaxels;
+* ``mean``: mean over valid spaxels of the per-spaxel chi-square of the untied lines,
+  standardised as (sum z^2 - n) / sqrt(2 n);
+* ``peak``: mean of the ``k`` highest values of that chi-square map after smoothing with a
+  Gaussian of the PSF's width, ``k`` = one PSF beam in pixels. It keeps compact anomalies
+  (a nucleus covering 2 % of the map) that the mean dilutes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from linecube.lines import DR17_LINES
+
+CHI2_1_MEDIAN = 0.454936  # median of a chi-square with one degree of freedom
+FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+DEFAULT_PSF_FWHM = 2.5  # arcsec, MaNGA's median reconstructed PSF in g (Law et al. 2016)
+TIED_LINES = frozenset(ln.name for ln in DR17_LINES if ln.tied_to)
+STATISTICS = ("mean", "peak")
+
+
+class ResidualCalibration(BaseModel):
+    """The fitted model error and the reference distribution of galaxy statistics.
+
+    Attributes:
+        lines: line names in tensor order.
+        level_edges: per line, interior edges of the x_hat bins (n_level - 1 values).
+        noise_edges: per line, interior edges of the log10(1 / ivar) bins (n_noise - 1).
+        model_var: per line, (n_level, n_noise) sigma_model^2 in network units squared.
+        reference: statistic name -> (median, scale) on the calibration galaxies.
+        n_galaxies: calibration galaxies.
+        n_spaxels: calibration spaxels per line.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[str]
+    level_edges: list[list[float]]
+    noise_edges: list[list[float]]
+    model_var: list[list[list[float]]]
+    reference: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    n_galaxies: int = 0
+    n_spaxels: list[int] = Field(default_factory=list)
+
+    @property
+    def untied(self) -> np.ndarray:
+        """(L,) bool: lines whose flux the DAP fits freely (tied doublet partners excluded)."""
+        return np.array([name not in TIED_LINES for name in self.lines])
+
+
+def read_calibration(path) -> ResidualCalibration:
+    """Read a ``calibration.json``; a malformed file is an InputFileError naming it."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from linecube.errors import InputFileError
+
+    path = Path(path)
+    try:
+        return ResidualCalibration.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        raise InputFileError(path, "no such calibration file") from None
+    except (ValidationError, ValueError) as exc:
+        raise InputFileError(path, f"not a linecube residual calibration: {exc}") from None
+
+
+def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges, values, side="right")
+
+
+def expected_variance(
+    recon: np.ndarray, ivar: np.ndarray, weight: np.ndarray, cal: ResidualCalibration
+) -> np.ndarray:
+    """1 / ivar + sigma_model^2 for every spaxel, (B, L, H, W); NaN where weight is 0."""
+    valid = weight > 0
+    with np.errstate(divide="ignore"):
+        noise = np.where(valid, 1.0 / np.where(valid, ivar, 1.0), np.nan)
+    out = np.full(recon.shape, np.nan)
+    for li in range(len(cal.lines)):
+        v = noise[:, li]
+        ok = valid[:, li]
+        lvl = _bin_index(recon[:, li][ok], np.asarray(cal.level_edges[li]))
+        nse = _bin_index(np.log10(v[ok]), np.asarray(cal.noise_edges[li]))
+        table = np.asarray(cal.model_var[li])
+        line_out = np.full(v.shape, np.nan)
+        line_out[ok] = v[ok] + table[lvl, nse]
+        out[:, li] = line_out
+    return out
+
+
+def residual_z(
+    x: np.ndarray,
+    recon: np.ndarray,
+    ivar: np.ndarray,
+    weight: np.ndarray,
+    cal: ResidualCalibration,
+) -> np.ndarray:
+    """Calibrated residuals (x - recon) / sqrt(1 / ivar + sigma_model^2).
+
+    Args:
+        x, recon, ivar, weight: (B, L, H, W) in network units.
+        cal: the calibration.
+
+    Returns:
+        (B, L, H, W) float64, NaN where weight is 0.
+    """
+    var = expected_variance(recon, ivar, weight, cal)
+    return (x.astype(np.float64) - recon) / np.sqrt(var)
+
+
+def psf_sigma_pixels(psf_fwhm: np.ndarray, pixel_scale: float) -> np.ndarray:
+    """Gaussian sigma of the PSF in store pixels; unknown FWHM -> MaNGA's median."""
+    fwhm = np.where(np.isfinite(psf_fwhm) & (psf_fwhm > 0), psf_fwhm, DEFAULT_PSF_FWHM)
+    return fwhm * FWHM_TO_SIGMA / pixel_scale
+
+
+def chi2_map(z: np.ndarray, untied: np.ndarray) -> np.ndarray:
+    """Per-spaxel chi-square of the untied lines, standardised: (sum z^2 - n) / sqrt(2 n).
+
+    Args:
+        z: (B, L, H, W) calibrated residuals, NaN where invalid.
+        untied: (L,) bool, lines that count.
+
+    Returns:
+        (B, H, W), NaN where no untied line is valid.
+    """
+    zz = z[:, untied] ** 2
+    n = np.isfinite(zz).sum(axis=1)
+    total = np.nansum(zz, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (total - n) / np.sqrt(2.0 * n), np.nan)
+
+
+def smooth_map(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of an (H, W) map that ignores NaN (normalised convolution)."""
+    from scipy.ndimage import gaussian_filter
+
+    valid = np.isfinite(image)
+    num = gaussian_filter(np.where(valid, image, 0.0), sigma, mode="constant")
+    den = gaussian_filter(valid.astype(np.float64), sigma, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid, num / den, np.nan)
+
+
+def beam_pixels(sigma: float) -> int:
+    """Pixels in one PSF beam (2 pi sigma^2), at least 1."""
+    return max(1, int(round(2.0 * math.pi * sigma * sigma)))
+
+
+def galaxy_statistics(
+    z: np.ndarray, sigma: np.ndarray, untied: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Galaxy-level pooled statistics of calibrated residuals.
+
+    Args:
+        z: (B, L, H, W) calibrated residuals, NaN where invalid.
+        sigma: (B,) PSF sigma in pixels.
+        untied: (L,) bool, lines that enter the chi-square map.
+
+    Returns:
+        ``(stats, per_line, anomaly_map)``: ``stats`` maps ``mean`` and ``peak`` to (B,);
+        ``per_line`` is (B, L) mean z^2 per line; ``anomaly_map`` is (B, H, W), the smoothed
+        chi-square map (NaN outside the valid spaxels).
+    """
+    with np.errstate(invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a line with no valid spaxel
+            per_line = np.nanmean(z**2, axis=(2, 3))
+    chi = chi2_map(z, untied)
+    smoothed = np.stack([smooth_map(c, s) for c, s in zip(chi, sigma, strict=True)])
+    mean = np.full(len(z), np.nan)
+    peak = np.full(len(z), np.nan)
+    for i, (c, s) in enumerate(zip(smoothed, sigma, strict=True)):
+        values = c[np.isfinite(c)]
+        if values.size:
+            mean[i] = float(np.nanmean(chi[i]))
+            k = min(beam_pixels(float(s)), values.size)
+            peak[i] = float(np.partition(values, values.size - k)[-k:].mean())
+    return {"mean": mean, "peak": peak}, per_line, smoothed
+
+
+def standardise(value: np.ndarray, reference: tuple[float, float]) -> np.ndarray:
+    """(value - median) / scale, with the calibration galaxies' median and scale."""
+    median, scale = reference
+    return (np.asarray(value, dtype=np.float64) - median) / scale
+
+
+def robust_reference(values: np.ndarray) -> tuple[float, float]:
+    """(median, 1.4826 MAD) of the finite values; a zero MAD gives scale 1."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return (0.0, 1.0)
+    med = float(np.median(values))
+    mad = 1.4826 * float(np.median(np.abs(values - med)))
+    return (med, mad if mad > 0 else 1.0)
+
+
+def fit_model_variance(
+    recon: np.ndarray,
+    noise_var: np.ndarray,
+    resid2: np.ndarray,
+    n_level: int,
+    n_noise: int,
+) -> tuple[list[float], list[float], list[list[float]]]:
+    """sigma_model^2 of one line on a (level, noise) grid of quantile bins.
+
+    In each bin, sigma_model^2 >= 0 is the value that makes the median of
+    r^2 / (1 / ivar + sigma_model^2) equal to the median of a chi-square with one degree of
+    freedom (bisection; 0 when the noise alone already explains the residuals).
+
+    Args:
+        recon: (S,) reconstructed level of each valid spaxel of the line.
+        noise_var: (S,) 1 / ivar.
+        resid2: (S,) squared residual.
+        n_level, n_noise: bins along each axis.
+
+    Returns:
+        ``(level_edges, noise_edges, model_var)`` with interior edges and an
+        (n_level, n_noise) table.
+    """
+    level_edges = np.unique(np.quantile(recon, np.linspace(0, 1, n_level + 1)[1:-1]))
+    log_noise = np.log10(noise_var)
+    noise_edges = np.unique(np.quantile(log_noise, np.linspace(0, 1, n_noise + 1)[1:-1]))
+    lvl = _bin_index(recon, level_edges)
+    nse = _bin_index(log_noise, noise_edges)
+    table = np.zeros((len(level_edges) + 1, len(noise_edges) + 1))
+    fallback = _solve_variance(noise_var, resid2)
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            sel = (lvl == i) & (nse == j)
+            table[i, j] = _solve_variance(noise_var[sel], resid2[sel]) if sel.sum() >= 20 else (
+                fallback
+            )
+    return level_edges.tolist(), noise_edges.tolist(), table.tolist()
+
+
+def _solve_variance(noise_var: np.ndarray, resid2: np.ndarray) -> float:
+    """sigma^2 >= 0 with median(resid2 / (noise_var + sigma^2)) = CHI2_1_MEDIAN."""
+    if not resid2.size:
+        return 0.0
+
+    def excess(s2: float) -> float:
+        return float(np.median(resid2 / (noise_var + s2))) - CHI2_1_MEDIAN
+
+    if excess(0.0) <= 0:
+        return 0.0
+    lo, hi = 0.0, float(np.median(resid2)) / CHI2_1_MEDIAN + 1e-12
+    while excess(hi) > 0:
+        hi *= 2
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def reconstruct(model, store, rows: np.ndarray, device) -> dict[str, np.ndarray]:
+    """Store arrays of ``rows`` with the model's reconstruction added as ``recon`` (float64).
+
+    Args:
+        model: an autoencoder in eval mode on ``device``; ``forward(x (B, L, 1, H, W))``.
+        store: the store.
+        rows: (B,) sorted store rows.
+        device: torch device of the model.
+
+    Returns:
+        ``x``, ``weight``, ``ivar``, ``recon`` (B, L, H, W) and the model ``output``.
+    """
+    import torch
+
+    data = store.read(rows)
+    with torch.inference_mode():
+        output = model(torch.from_numpy(data["x"]).to(device).unsqueeze(2))
+    data["recon"] = output.recon.squeeze(2).float().cpu().numpy().astype(np.float64)
+    data["output"] = output
+    return data
+
+
+def fit_calibration(
+    model,
+    store,
+    rows: np.ndarray,
+    device,
+    batch_size: int = 32,
+    n_level: int = 8,
+    n_noise: int = 6,
+    max_spaxels: int = 400_000,
+) -> ResidualCalibration:
+    """Fit the model error and the reference statistics on normal galaxies ``rows``.
+
+    Two passes: the first gathers (x_hat, 1/ivar, r^2) of valid spaxels (at most
+    ``max_spaxels`` per line, an even subsample) and fits ``sigma_model^2`` per line and bin;
+    the second computes the galaxy statistics of the same galaxies and records their median
+    and scale.
+
+    Args:
+        model: the autoencoder, in eval mode on ``device``.
+        store: the store the rows index.
+        rows: calibration galaxies (store rows); the model must not have trained on them.
+        device: torch device.
+        batch_size: galaxies per forward pass.
+        n_level, n_noise: bins of reconstructed level and of noise per line.
+        max_spaxels: spaxels kept per line for the fit.
+
+    Returns:
+        The calibration.
+    """
+    from linecube.errors import ConfigError
+
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    if len(rows) < 3:
+        raise ConfigError(f"the residual calibration needs at least 3 galaxies, got {len(rows)}")
+    lines = list(store.meta.lines)
+    samples: list[list[np.ndarray]] = [[] for _ in lines]
+    for start in range(0, len(rows), batch_size):
+        data = reconstruct(model, store, rows[start : start + batch_size], device)
+        valid = data["weight"] > 0
+        for li in range(len(lines)):
+            ok = valid[:, li]
+            r2 = (data["x"][:, li][ok] - data["recon"][:, li][ok]) ** 2
+            samples[li].append(np.stack([data["recon"][:, li][ok], 1.0 / data["ivar"][:, li][ok],
+                                         r2]))
+    level_edges, noise_edges, model_var, counts = [], [], [], []
+    for li in range(len(lines)):
+        s = np.concatenate(samples[li], axis=1) if samples[li] else np.zeros((3, 0))
+        if s.shape[1] > max_spaxels:
+            s = s[:, np.linspace(0, s.shape[1] - 1, max_spaxels).astype(np.int64)]
+        counts.append(int(s.shape[1]))
+        if s.shape[1] == 0:
+            level_edges.append([]), noise_edges.append([]), model_var.append([[0.0]])
+            continue
+        le, ne, table = fit_model_variance(s[0], s[1], s[2], n_level, n_noise)
+        level_edges.append(le), noise_edges.append(ne), model_var.append(table)
+    cal = ResidualCalibration(lines=lines, level_edges=level_edges, noise_edges=noise_edges,
+                              model_var=model_var, n_galaxies=len(rows), n_spaxels=counts)
+    stats = galaxy_scores(model, store, rows, device, cal, batch_size, standardised=False)
+    cal.reference = {name: robust_reference(value) for name, value in stats.items()}
+    return cal
+
+
+def psf_sigma_of(store, rows: np.ndarray) -> np.ndarray:
+    """(B,) PSF sigma in store pixels of ``rows`` (catalogue ``psf_fwhm``, else the median)."""
+    from linecube.preprocess.transform import NATIVE_SCALE
+
+    pixel_scale = store.meta.preprocess.get("pixel_scale") or NATIVE_SCALE
+    cat = store.catalogue
+    fwhm = (cat["psf_fwhm"].to_numpy(dtype=np.float64)[rows] if "psf_fwhm" in cat
+            else np.full(len(rows), np.nan))
+    return psf_sigma_pixels(fwhm, pixel_scale)
+
+
+def batch_scores(
+    data: dict[str, np.ndarray], sigma: np.ndarray, cal: ResidualCalibration, standardised: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Galaxy scores of one reconstructed batch (see :func:`galaxy_statistics`).
+
+    Returns:
+        ``({"mean": (B,), "peak": (B,), "line_<name>": (B,)...}, anomaly_map (B, H, W))``,
+        each score standardised by the calibration reference when ``standardised``.
+    """
+    z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
+    stats, per_line, anomaly_map = galaxy_statistics(z, sigma, cal.untied)
+    stats.update({f"line_{name}": per_line[:, li] for li, name in enumerate(cal.lines)})
+    if standardised:
+        stats = {name: standardise(v, cal.reference[name]) for name, v in stats.items()}
+    return stats, anomaly_map
+
+
+def galaxy_scores(
+    model, store, rows: np.ndarray, device, cal: ResidualCalibration, batch_size: int = 32,
+    standardised: bool = True,
+) -> dict[str, np.ndarray]:
+    """Galaxy scores of ``rows`` (each (B,)), computed batch by batch."""
+    out: dict[str, list[np.ndarray]] = {}
+    sigma = psf_sigma_of(store, rows)
+    for start in range(0, len(rows), batch_size):
+        part = rows[start : start + batch_size]
+        data = reconstruct(model, store, part, device)
+        stats, _ = batch_scores(data, sigma[start : start + len(part)], cal, standardised)
+        for name, value in stats.items():
+            out.setdefault(name, []).append(value)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
