@@ -18,9 +18,22 @@ def test_presets():
     assert resolve_lines("strong")[0] == "Hb-4862"
 
 
+# The DR17 DAP line list (ELPMPL11 .par file, docs/datamodel.rst): every flux tie.
+DAP_DR17_TIES = {
+    "NeIII-3968": ("NeIII-3869", 0.30),
+    "OIII-4960": ("OIII-5008", 0.35),
+    "OI-6365": ("OI-6302", 0.32),
+    "NII-6549": ("NII-6585", 0.34),
+    "SIII-9071": ("SIII-9533", 0.41),
+}
+
+
 def test_ties():
-    assert line("OIII-4960").tied_to == "OIII-5008" and line("OIII-4960").tie_ratio == 0.35
-    assert line("NII-6549").tie_ratio == 0.34
+    ties = {ln.name: (ln.tied_to, ln.tie_ratio) for ln in DR17_LINES if ln.tied_to}
+    assert ties == DAP_DR17_TIES
+    from linecube.analysis.calibrate import TIED_LINES
+
+    assert set(TIED_LINES) == set(DAP_DR17_TIES)
     dr15 = {ln.name: ln for ln in DR15_LINES}
     assert dr15["NeIII-3968"].tied_to is None and dr15["OI-6365"].tie_ratio == 0.328
 

@@ -293,9 +293,13 @@ def reconstruct(model, store, rows: np.ndarray, device) -> dict[str, np.ndarray]
     """
     import torch
 
+    from linecube.models.autoencoder import model_input
+
     data = store.read(rows)
     with torch.inference_mode():
-        output = model(torch.from_numpy(data["x"]).to(device).unsqueeze(2))
+        x = torch.from_numpy(data["x"]).to(device)
+        weight = torch.from_numpy(data["weight"]).to(device)
+        output = model(model_input(model, x, weight))
     data["recon"] = output.recon.squeeze(2).float().cpu().numpy().astype(np.float64)
     data["output"] = output
     return data

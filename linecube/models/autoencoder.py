@@ -109,8 +109,17 @@ class LatentMap(nn.Module):
         return self.net(z).view(z.shape[0], *self.shape)
 
 
+def model_input(model: nn.Module, x: Tensor, weight: Tensor) -> Tensor:
+    """The model's input from (B, L, H, W) maps: (B, L, 1, H, W), or (B, L, 2, H, W) with the
+    validity mask as the second channel when the model was built with ``mask_channel``."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and cfg.mask_channel:
+        return torch.stack([x, weight.to(x.dtype)], 2)
+    return x.unsqueeze(2)
+
+
 class ConvLSTMAutoencoder(nn.Module):
-    """ConvLSTM autoencoder over (B, L, 1, H, W).
+    """ConvLSTM autoencoder over (B, L, C, H, W), C = 1 (+1 with ``mask_channel``).
 
     Args:
         cfg: architecture.
@@ -124,11 +133,13 @@ class ConvLSTMAutoencoder(nn.Module):
         super().__init__()
         low = cfg.check_size(size)
         self.cfg, self.n_lines, self.size = cfg, n_lines, size
+        self.in_channels = 2 if cfg.mask_channel else 1
         self.stem = (
-            nn.Sequential(Conv2d(1, cfg.stem_channels, 3, padding=1), activation(cfg.activation))
+            nn.Sequential(Conv2d(self.in_channels, cfg.stem_channels, 3, padding=1),
+                          activation(cfg.activation))
             if cfg.stem_channels else None
         )
-        channels, res = cfg.stem_channels or 1, size
+        channels, res = cfg.stem_channels or self.in_channels, size
         self.encoder = nn.ModuleList()
         for i, hidden in enumerate(cfg.hidden):
             res = res // cfg.factor if i else res
@@ -159,14 +170,14 @@ class ConvLSTMAutoencoder(nn.Module):
         self.head = Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
 
     def check_input(self, x: Tensor) -> None:
-        """Raise ValueError unless x is (B, n_lines, 1, size, size)."""
-        expected = (self.n_lines, 1, self.size, self.size)
+        """Raise ValueError unless x is (B, n_lines, in_channels, size, size)."""
+        expected = (self.n_lines, self.in_channels, self.size, self.size)
         if x.dim() != 5 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"model input: expected (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """x (B, L, 1, H, W) -> (mu, logvar or None); see :class:`ModelOutput` for shapes."""
+        """x (B, L, C, H, W) -> (mu, logvar or None); see :class:`ModelOutput` for shapes."""
         self.check_input(x)
         seq = x if self.stem is None else per_step(self.stem, x)
         for i, layer in enumerate(self.encoder):
@@ -198,7 +209,7 @@ class ConvLSTMAutoencoder(nn.Module):
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
     def forward(self, x: Tensor) -> ModelOutput:
-        """x (B, L, 1, H, W) -> :class:`ModelOutput`."""
+        """x (B, L, C, H, W) -> :class:`ModelOutput`."""
         mu, logvar = self.encode(x)
         return ModelOutput(self.decode(self.reparameterise(mu, logvar)), mu, logvar)
 

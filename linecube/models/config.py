@@ -75,6 +75,10 @@ class ModelConfig(StrictModel):
     activation: Literal["relu", "gelu", "silu"] = "gelu"
     """Non-linearity after the stem and the ``conv2d`` convolutions."""
 
+    mask_channel: bool = False
+    """Feed each line's validity mask as a second input channel (ConvLSTM kinds), so that a
+    masked spaxel is not confused with a measured zero flux. Input (B, L, 2, H, W)."""
+
     fuse_gates: bool = False
     """Fuse the LSTM gate arithmetic into one kernel with ``torch.compile`` (compiles on first
     use; the result is the same function)."""
@@ -93,6 +97,8 @@ class ModelConfig(StrictModel):
             raise ValueError("latent = 'vector' needs latent_dim")
         if self.kind == "conv2d" and self.latent_source != "hidden":
             raise ValueError("conv2d has no cell state: set latent_source = 'hidden'")
+        if self.kind == "conv2d" and self.mask_channel:
+            raise ValueError("mask_channel is a ConvLSTM option (conv2d reads lines as channels)")
         return self
 
     @property

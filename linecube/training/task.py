@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from linecube.errors import LinecubeError
 from linecube.models import build_model
-from linecube.models.autoencoder import kl_divergence
+from linecube.models.autoencoder import kl_divergence, model_input
 from linecube.training.config import LossConfig, TrainConfig
 
 
@@ -83,9 +83,10 @@ class AutoencoderTask(L.LightningModule):
         if config.trainer.compile:
             self.model.compile()
 
-    def forward(self, x: torch.Tensor):
-        """``x`` (B, L, H, W) -> the model's ``ModelOutput`` (recon (B, L, 1, H, W), mu, logvar)."""
-        return self.model(x.unsqueeze(2))
+    def forward(self, x: torch.Tensor, weight: torch.Tensor):
+        """``x``, ``weight`` (B, L, H, W) -> the model's ``ModelOutput`` (recon (B, L, 1, H, W),
+        mu, logvar)."""
+        return self.model(model_input(self.model, x, weight))
 
     def kl_weight(self, batch_idx: int | None) -> float:
         """β times the warm-up factor at this point of training (full β when ``batch_idx`` is None)."""
@@ -98,7 +99,7 @@ class AutoencoderTask(L.LightningModule):
 
     def _losses(self, batch: dict[str, torch.Tensor], kl_weight: float) -> dict[str, torch.Tensor]:
         cfg: LossConfig = self.config.loss
-        out = self(batch["x"])
+        out = self(batch["x"], batch["weight"])
         recon = out.recon.squeeze(2)
         ivar = batch["ivar"] if cfg.ivar_weighting else None
         terms = {"recon": masked_loss(recon, batch["x"], batch["weight"], ivar, cfg.kind,

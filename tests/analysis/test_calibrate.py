@@ -1,0 +1,134 @@
+"""Noise-calibrated residuals: S/N independence, compact anomalies, the fitted model error."""
+
+import numpy as np
+import pytest
+
+from linecube.analysis.calibrate import (
+    CHI2_1_MEDIAN,
+    ResidualCalibration,
+    fit_model_variance,
+    galaxy_statistics,
+    read_calibration,
+    residual_z,
+    robust_reference,
+    smooth_map,
+    standardise,
+)
+from linecube.errors import InputFileError
+
+LINES = ["Hb-4862", "OIII-4960", "OIII-5008", "Ha-6564"]  # OIII-4960 is tied
+SIZE = 12
+MODEL_ERROR = 0.03  # the stand-in model's own error, network units
+
+
+def _truth(rng):
+    """(L, H, W) smooth noiseless maps in network units (peak ~1)."""
+    yy, xx = np.mgrid[:SIZE, :SIZE] - SIZE / 2
+    profile = np.exp(-(yy**2 + xx**2) / (2 * rng.uniform(2.5, 3.5) ** 2))
+    return np.stack([profile * rng.uniform(0.3, 1.0) for _ in LINES])
+
+
+def _observe(rng, noise, n):
+    """n galaxies: truth + noise of sigma ``noise``; recon = truth + a model error."""
+    x_true = np.stack([_truth(rng) for _ in range(n)])
+    recon = x_true + rng.normal(0, MODEL_ERROR, x_true.shape)
+    x = x_true + rng.normal(0, 1, x_true.shape) * noise
+    ivar = np.full(x.shape, 1.0 / noise**2)
+    return {"x": x, "recon": recon, "ivar": ivar, "weight": np.ones(x.shape, np.uint8)}
+
+
+def _calibrate(rng):
+    parts = [_observe(rng, noise, 40) for noise in (0.005, 0.02, 0.08, 0.3)]
+    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    le, ne, mv = [], [], []
+    for li in range(len(LINES)):
+        r2 = (data["x"][:, li] - data["recon"][:, li]).ravel() ** 2
+        a, b, c = fit_model_variance(
+            data["recon"][:, li].ravel(), 1 / data["ivar"][:, li].ravel(), r2, 4, 4
+        )
+        le.append(a), ne.append(b), mv.append(c)
+    cal = ResidualCalibration(lines=LINES, level_edges=le, noise_edges=ne, model_var=mv)
+    stats = _stats(data, cal)
+    cal.reference = {k: robust_reference(v) for k, v in stats.items()}
+    return cal
+
+
+def _stats(data, cal):
+    z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
+    stats, _, _ = galaxy_statistics(z, np.full(len(z), 1.0), cal.untied)
+    return stats
+
+
+def test_the_fitted_model_error_is_the_true_one_where_it_dominates():
+    rng = np.random.default_rng(0)
+    n = 20000
+    recon = rng.uniform(0, 1, n)
+    noise_var = np.full(n, 1e-6)
+    r2 = rng.normal(0, MODEL_ERROR, n) ** 2
+    _, _, table = fit_model_variance(recon, noise_var, r2, 2, 1)
+    assert np.sqrt(np.asarray(table)) == pytest.approx(MODEL_ERROR, rel=0.1)
+    # where the noise alone explains the residuals, no model error is added
+    _, _, table = fit_model_variance(recon, np.full(n, 0.01), rng.normal(0, 0.1, n) ** 2, 2, 1)
+    assert np.asarray(table).max() < 0.1 * 0.01
+
+
+def test_the_same_galaxies_score_the_same_at_every_noise_level():
+    """The S/N test: only the noise changes; the calibrated scores' expectation does not."""
+    rng = np.random.default_rng(1)
+    cal = _calibrate(rng)
+    z2, peaks, l1 = [], [], []
+    for noise in (0.005, 0.02, 0.08, 0.3):
+        data = _observe(np.random.default_rng(2), noise, 60)  # the same truth every time
+        z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
+        z2.append(np.mean(z[:, cal.untied] ** 2))
+        peaks.append(standardise(_stats(data, cal)["peak"], cal.reference["peak"]).mean())
+        l1.append(np.abs(data["x"] - data["recon"]).mean())
+    assert np.allclose(z2, 1.0, atol=0.1)  # E[z^2] = 1 at every S/N level
+    assert np.ptp(peaks) < 1.0  # in units of the calibration galaxies' spread
+    assert l1[-1] > 5 * l1[0]  # the uncalibrated error grows with the noise
+
+
+def test_a_compact_anomaly_stands_out_in_the_peak_not_in_the_mean():
+    rng = np.random.default_rng(3)
+    cal = _calibrate(rng)
+    data = _observe(np.random.default_rng(4), 0.02, 40)
+    data["x"][0, 2, 5:7, 5:7] += 0.3  # a nucleus of 4 spaxels in [OIII] 5008 only
+    stats = {k: standardise(v, cal.reference[k]) for k, v in _stats(data, cal).items()}
+    assert np.argmax(stats["peak"]) == 0 and stats["peak"][0] > 5
+    assert stats["peak"][0] / np.abs(stats["peak"][1:]).max() > stats["mean"][0] / np.abs(
+        stats["mean"][1:]
+    ).max()
+
+
+def test_tied_lines_do_not_enter_the_chi_square_map():
+    rng = np.random.default_rng(5)
+    cal = _calibrate(rng)
+    data = _observe(np.random.default_rng(6), 0.02, 2)
+    before = _stats(data, cal)
+    data["x"][0, 1] += 1.0  # OIII-4960, tied to OIII-5008 by the DAP
+    after = _stats(data, cal)
+    assert after["peak"][0] == pytest.approx(before["peak"][0])
+
+
+def test_median_chi_square_of_calibration_residuals_is_one_dof():
+    rng = np.random.default_rng(7)
+    cal = _calibrate(rng)
+    data = _observe(np.random.default_rng(8), 0.05, 40)
+    z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
+    assert np.median(z**2) == pytest.approx(CHI2_1_MEDIAN, rel=0.1)
+
+
+def test_smoothing_ignores_masked_spaxels():
+    image = np.full((6, 6), 2.0)
+    image[0, :] = np.nan
+    out = smooth_map(image, 1.0)
+    assert np.isnan(out[0]).all() and np.allclose(out[1:], 2.0)
+
+
+def test_a_malformed_calibration_file_names_the_file(tmp_path):
+    bad = tmp_path / "calibration.json"
+    bad.write_text('{"lines": ["Ha-6564"]}')
+    with pytest.raises(InputFileError, match="calibration.json.*not a linecube residual"):
+        read_calibration(bad)
+    with pytest.raises(InputFileError, match="no such calibration file"):
+        read_calibration(tmp_path / "missing.json")
