@@ -42,6 +42,21 @@ def _step(name: str, timings: dict[str, float], echo):
     return _Timer()
 
 
+def _echo_agn(agn: dict, echo) -> None:
+    """Print the AUROC of the simulated AGN under the headline ranking and the line-ratio
+    baseline, and the paired verdict between them."""
+    metrics = agn["metrics"].set_index("score")
+    echo(f"Simulated AGN (truth is_agn; {agn['notes'][0]}), AUROC with 95 % interval "
+         "(0.5 = chance):")
+    for name in ("headline", "score_ratio_iforest"):
+        row = metrics.loc[name]
+        echo(f"  {name:<22} {row.auroc:.2f} [{row.auroc_lo:.2f}, {row.auroc_hi:.2f}]")
+    pairs = agn["comparisons"]
+    pair = pairs[(pairs.score_a == "headline") & (pairs.score_b == "score_ratio_iforest")]
+    if len(pair):
+        echo(f"  paired bootstrap: {pair.verdict.iloc[0]}")
+
+
 def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
              workers: int | None = None, top: int = 10, epochs: int | None = None,
              echo=print) -> DemoResult:
@@ -107,14 +122,16 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
         run_bpt(adir, store, progress=True)
     with _step("evaluate against the simulated AGN catalogue and truth", timings, echo):
         evaluation = adir / "evaluation"
-        agn_table = Table.read(survey / "agn_catalogue.fits")
-        agn = None
-        if len(agn_table):
-            agn = evaluate(adir, survey / "agn_catalogue.fits", EvaluateConfig(), store=store)
+        if len(Table.read(survey / "agn_catalogue.fits")):
+            evaluate(adir, survey / "agn_catalogue.fits", EvaluateConfig(), store=store)
             os.replace(evaluation / "metrics.csv", evaluation / "metrics_agn_catalogue.csv")
         else:
             echo("[demo] the simulated AGN catalogue lists no galaxy at this survey size: "
                  "its evaluation is skipped")
+        agn = evaluate(adir, survey / "truth.parquet", EvaluateConfig(
+            label_column="is_agn", compare=["ratio_iforest"], purity_k=0, seed=seed), store=store)
+        for name in ("metrics", "comparisons"):
+            os.replace(evaluation / f"{name}.csv", evaluation / f"{name}_is_agn.csv")
         per_class = evaluate(adir, survey / "truth.parquet", EvaluateConfig(
             label_column="class", per_class=True, compare=["pca", "ratio_iforest"], seed=seed),
             store=store)
@@ -127,15 +144,12 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
     truth = pd.read_parquet(survey / "truth.parquet")[["plateifu", "class"]]
     best = catalogue.sort_values("rank").head(top)
     best = best.merge(truth, on="plateifu", how="left")
-    shown = best[["rank", "plateifu", "score_combined", "score_recon", "class"]]
+    shown = best[["rank", "plateifu", "score_combined", "score_resid_peak", "score_recon", "class"]]
     echo("")
     echo(f"Top {top} anomalies (simulated class shown for reference):")
     echo(shown.to_string(index=False))
     echo("")
-    if agn is not None:
-        auroc = agn["metrics"].set_index("score")["auroc"]
-        echo("AUROC of the simulated AGN catalogue's galaxies (0.5 = chance): "
-             + ", ".join(f"{name} {value:.2f}" for name, value in auroc.items()))
+    _echo_agn(agn, echo)
     echo("Best score per simulated class (AUROC), the ConvLSTM against the baselines:")
     metrics = per_class["metrics"]
     best_rows = metrics.loc[metrics.groupby("label")["auroc"].idxmax()]

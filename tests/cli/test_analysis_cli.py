@@ -24,7 +24,28 @@ def model_file(tmp_path):
     cfg = TrainConfig(model=ModelConfig(kind="vae", stem_channels=0, hidden=[4], latent_dim=3))
     model = build_model(cfg.model, len(store.meta.lines), store.meta.size)
     meta = StoreMeta.model_validate(store.meta.model_dump())
+    # the run's split, as train writes it: the second half validated (and calibrates)
+    split = store.catalogue[["plateifu", "mangaid"]].assign(split="train")
+    split.loc[8:, "split"] = "val"
+    split.to_parquet(tmp_path / "split.parquet")
     return save_model(tmp_path / "model.safetensors", model, cfg, meta), store
+
+
+def test_embed_needs_a_calibration_and_takes_another_analysis_one(tmp_path, model_file, capsys):
+    path, store = model_file
+    common = ["--model", str(path), "--store", str(store.path), "--no-progress"]
+    assert main(["embed", *common, "--out", str(tmp_path / "a")]) == 0
+    calibration = tmp_path / "a" / "calibration.json"
+    assert calibration.is_file()
+    (tmp_path / "split.parquet").unlink()  # a model file without its run directory
+    assert main(["embed", *common, "--out", str(tmp_path / "b")]) == 2
+    assert "no residual calibration" in capsys.readouterr().err
+    assert main(["embed", *common, "--out", str(tmp_path / "b"),
+                 "--calibration", str(calibration)]) == 0
+    a = pd.read_parquet(tmp_path / "a" / "catalogue.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "catalogue.parquet")
+    pd.testing.assert_series_equal(a["score_resid_peak"], b["score_resid_peak"])
+    assert (b["split"] == "unseen").all() and set(a["split"]) == {"train", "val"}
 
 
 @pytest.mark.slow
