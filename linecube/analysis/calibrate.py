@@ -5,15 +5,17 @@ For spaxel s of line l, the residual r = x - x_hat is expressed as
     z = r / sqrt(1 / ivar + sigma_model^2(l, level, noise))
 
 where ``sigma_model`` is the model's own error, fitted per line on a grid of reconstructed
-level (x_hat) and noise (1 / ivar) bins so that the median z^2 is that of a chi-square with
-one degree of freedom in every bin. A perfect model of a normal galaxy then gives z ~ N(0, 1)
+level (x_hat) and noise (1 / ivar) bins so that E[z^2] = 1 in every bin (the mean of z^2
+clipped at 25, so that the few anomalous spaxels of the calibration galaxies cannot set it). A perfect model of a normal galaxy then gives z ~ N(0, 1)
 whatever the galaxy's brightness or S/N.
 
 The calibration is fitted on normal data the network did not train on (the validation
 galaxies of its run) and saved with the model; it is never refitted on the galaxies being
-ranked. It also holds the reference distribution (median and scale on the calibration
-galaxies) of every galaxy-level statistic, so that statistics of different lines and of
-different fold models share one scale.
+ranked. It also holds the reference distribution of every galaxy-level statistic on the
+calibration galaxies: its robust linear trend with the galaxy's noise floor and coverage and
+the scale around it. Scores are standardised against that reference, so that each galaxy is
+compared with normal galaxies of the same S/N and IFU size, and statistics of different lines
+and of different fold models share one scale.
 
 Galaxy-level statistics (see :func:`galaxy_statistics`):
 
@@ -34,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from linecube.lines import DR17_LINES
 
-CHI2_1_MEDIAN = 0.454936  # median of a chi-square with one degree of freedom
+Z2_CLIP = 25.0  # z^2 is clipped here when fitting, so rare anomalous spaxels cannot set the scale
+CHI2_1_CLIPPED_MEAN = 0.99998  # E[min(chi2_1, 25)]: the fitted target, 1 - 2e-5
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 DEFAULT_PSF_FWHM = 2.5  # arcsec, MaNGA's median reconstructed PSF in g (Law et al. 2016)
 TIED_LINES = frozenset(ln.name for ln in DR17_LINES if ln.tied_to)
@@ -49,7 +52,8 @@ class ResidualCalibration(BaseModel):
         level_edges: per line, interior edges of the x_hat bins (n_level - 1 values).
         noise_edges: per line, interior edges of the log10(1 / ivar) bins (n_noise - 1).
         model_var: per line, (n_level, n_noise) sigma_model^2 in network units squared.
-        reference: statistic name -> (median, scale) on the calibration galaxies.
+        reference: statistic name -> [intercept, slope_floor, slope_coverage, scale] of its
+            trend with noise floor and coverage on the calibration galaxies.
         n_galaxies: calibration galaxies.
         n_spaxels: calibration spaxels per line.
     """
@@ -60,7 +64,7 @@ class ResidualCalibration(BaseModel):
     level_edges: list[list[float]]
     noise_edges: list[list[float]]
     model_var: list[list[list[float]]]
-    reference: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    reference: dict[str, list[float]] = Field(default_factory=dict)
     n_galaxies: int = 0
     n_spaxels: list[int] = Field(default_factory=list)
 
@@ -204,21 +208,57 @@ def galaxy_statistics(
     return {"mean": mean, "peak": peak}, per_line, smoothed
 
 
-def standardise(value: np.ndarray, reference: tuple[float, float]) -> np.ndarray:
-    """(value - median) / scale, with the calibration galaxies' median and scale."""
-    median, scale = reference
-    return (np.asarray(value, dtype=np.float64) - median) / scale
+MIN_TREND_GALAXIES = 20  # fewer calibration galaxies: no trend, a plain median and MAD
 
 
-def robust_reference(values: np.ndarray) -> tuple[float, float]:
-    """(median, 1.4826 MAD) of the finite values; a zero MAD gives scale 1."""
+def galaxy_covariates(data: dict[str, np.ndarray]) -> np.ndarray:
+    """(B, 2): log10 noise floor (median 1/sqrt(ivar) over valid spaxels, network units) and
+    log10 number of covered spaxels (any line valid) of each galaxy."""
+    valid = data["weight"] > 0
+    out = np.full((len(valid), 2), np.nan)
+    for i in range(len(valid)):
+        if valid[i].any():
+            out[i, 0] = np.log10(np.median(1.0 / np.sqrt(data["ivar"][i][valid[i]])))
+            out[i, 1] = np.log10(valid[i].any(axis=0).sum())
+    return out
+
+
+def standardise(value: np.ndarray, covariates: np.ndarray, reference: list[float]) -> np.ndarray:
+    """(value - expected) / scale, the expectation being the calibration galaxies' trend with
+    noise floor and coverage: ``reference`` = [intercept, slope_floor, slope_coverage, scale]."""
+    a, b_floor, b_cover, scale = reference
+    expected = a + b_floor * covariates[:, 0] + b_cover * covariates[:, 1]
+    return (np.asarray(value, dtype=np.float64) - expected) / scale
+
+
+def robust_reference(values: np.ndarray, covariates: np.ndarray) -> list[float]:
+    """Robust linear trend of a galaxy statistic with noise floor and coverage, and the scale
+    (1.4826 MAD) around it, on the calibration galaxies.
+
+    The expected score of a normal galaxy then depends neither on its S/N nor on its IFU
+    size: each galaxy is compared with normal galaxies of the same noise and coverage. With
+    fewer than ``MIN_TREND_GALAXIES`` galaxies the trend is flat (median only).
+
+    Returns:
+        [intercept, slope_floor, slope_coverage, scale]; a zero MAD gives scale 1.
+    """
+    from sklearn.linear_model import HuberRegressor
+
     values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return (0.0, 1.0)
-    med = float(np.median(values))
-    mad = 1.4826 * float(np.median(np.abs(values - med)))
-    return (med, mad if mad > 0 else 1.0)
+    ok = np.isfinite(values) & np.isfinite(covariates).all(axis=1)
+    y, x = values[ok], covariates[ok]
+    if not y.size:
+        return [0.0, 0.0, 0.0, 1.0]
+    if len(y) >= MIN_TREND_GALAXIES and np.ptp(x, axis=0).min() > 0:
+        centre = np.median(x, axis=0)
+        fit = HuberRegressor(max_iter=500).fit(x - centre, y)
+        slopes = fit.coef_
+        intercept = float(fit.intercept_ - slopes @ centre)
+    else:
+        slopes, intercept = np.zeros(2), float(np.median(y))
+    resid = y - intercept - x @ slopes
+    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    return [intercept, float(slopes[0]), float(slopes[1]), mad if mad > 0 else 1.0]
 
 
 def fit_model_variance(
@@ -230,8 +270,8 @@ def fit_model_variance(
 ) -> tuple[list[float], list[float], list[list[float]]]:
     """sigma_model^2 of one line on a (level, noise) grid of quantile bins.
 
-    In each bin, sigma_model^2 >= 0 is the value that makes the median of
-    r^2 / (1 / ivar + sigma_model^2) equal to the median of a chi-square with one degree of
+    In each bin, sigma_model^2 >= 0 is the value that makes the mean of
+    min(r^2 / (1 / ivar + sigma_model^2), 25) equal to that of a chi-square with one degree of
     freedom (bisection; 0 when the noise alone already explains the residuals).
 
     Args:
@@ -261,16 +301,16 @@ def fit_model_variance(
 
 
 def _solve_variance(noise_var: np.ndarray, resid2: np.ndarray) -> float:
-    """sigma^2 >= 0 with median(resid2 / (noise_var + sigma^2)) = CHI2_1_MEDIAN."""
+    """sigma^2 >= 0 with mean(min(resid2 / (noise_var + sigma^2), 25)) = E[min(chi2_1, 25)]."""
     if not resid2.size:
         return 0.0
 
     def excess(s2: float) -> float:
-        return float(np.median(resid2 / (noise_var + s2))) - CHI2_1_MEDIAN
+        return float(np.minimum(resid2 / (noise_var + s2), Z2_CLIP).mean()) - CHI2_1_CLIPPED_MEAN
 
     if excess(0.0) <= 0:
         return 0.0
-    lo, hi = 0.0, float(np.median(resid2)) / CHI2_1_MEDIAN + 1e-12
+    lo, hi = 0.0, float(np.mean(resid2)) + 1e-12
     while excess(hi) > 0:
         hi *= 2
     for _ in range(50):
@@ -312,7 +352,7 @@ def fit_calibration(
     device,
     batch_size: int = 32,
     n_level: int = 8,
-    n_noise: int = 6,
+    n_noise: int = 8,
     max_spaxels: int = 400_000,
 ) -> ResidualCalibration:
     """Fit the model error and the reference statistics on normal galaxies ``rows``.
@@ -363,7 +403,8 @@ def fit_calibration(
     cal = ResidualCalibration(lines=lines, level_edges=level_edges, noise_edges=noise_edges,
                               model_var=model_var, n_galaxies=len(rows), n_spaxels=counts)
     stats = galaxy_scores(model, store, rows, device, cal, batch_size, standardised=False)
-    cal.reference = {name: robust_reference(value) for name, value in stats.items()}
+    covariates = stats.pop("covariates")
+    cal.reference = {name: robust_reference(value, covariates) for name, value in stats.items()}
     return cal
 
 
@@ -385,21 +426,25 @@ def batch_scores(
 
     Returns:
         ``({"mean": (B,), "peak": (B,), "line_<name>": (B,)...}, anomaly_map (B, H, W))``,
-        each score standardised by the calibration reference when ``standardised``.
+        each score standardised by the calibration reference when ``standardised``; else
+        with ``covariates`` (B, 2) added (see :func:`galaxy_covariates`).
     """
     z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
     stats, per_line, anomaly_map = galaxy_statistics(z, sigma, cal.untied)
     stats.update({f"line_{name}": per_line[:, li] for li, name in enumerate(cal.lines)})
+    covariates = galaxy_covariates(data)
     if standardised:
-        stats = {name: standardise(v, cal.reference[name]) for name, v in stats.items()}
-    return stats, anomaly_map
+        return {n: standardise(v, covariates, cal.reference[n]) for n, v in stats.items()}, (
+            anomaly_map
+        )
+    return {**stats, "covariates": covariates}, anomaly_map
 
 
 def galaxy_scores(
     model, store, rows: np.ndarray, device, cal: ResidualCalibration, batch_size: int = 32,
     standardised: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Galaxy scores of ``rows`` (each (B,)), computed batch by batch."""
+    """Galaxy scores of ``rows`` (each (B,); ``covariates`` (B, 2) when not standardised)."""
     out: dict[str, list[np.ndarray]] = {}
     sigma = psf_sigma_of(store, rows)
     for start in range(0, len(rows), batch_size):

@@ -20,6 +20,9 @@ from linecube.config import StrictModel
 from linecube.errors import ConfigError
 
 LATENT_DETECTORS = ("iforest", "knn", "lof")
+# The scores of the headline ranking: calibrated residuals (compact and extended) and the
+# latent isolation forest, chosen with benchmarks/science_check.py (BENCHMARKS.md).
+HEADLINE_SCORES = ("resid_peak", "resid_mean", "iforest")
 PYOD_DETECTORS = ("ecod", "copod")
 
 
@@ -41,7 +44,7 @@ class ScoreConfig(StrictModel):
     detectors: list[str] | None = None
     k: int = Field(10, gt=0)
     n_estimators: int = Field(200, gt=0)
-    combine: list[str] = Field(default_factory=lambda: ["recon", *LATENT_DETECTORS])
+    combine: list[str] = Field(default_factory=lambda: list(HEADLINE_SCORES))
     threshold_pct: float = Field(99.0, ge=0, le=100)
     seed: int = 0
 
