@@ -65,8 +65,8 @@ def tolerance(dtype: torch.dtype, terms: int) -> float:
 
 def relative_error(got: Tensor, want: Tensor) -> float:
     """``||got - want|| / ||want||`` (Frobenius norms) computed in float64."""
-    want = want.double()
-    return float((got.double() - want).norm() / want.norm())
+    want = want.detach().double()
+    return float((got.detach().double() - want).norm() / want.norm())
 
 
 class ConvShape(NamedTuple):
