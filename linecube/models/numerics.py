@@ -29,8 +29,8 @@ __all__ = [
     "relative_error", "tolerance", "unit_roundoff",
 ]
 
-# the CPU's instruction-set extensions that select PyTorch's CPU kernels
-KERNEL_FLAGS = ("avx2", "fma", "avx512", "amx", "avx_vnni", "f16c")
+# the CPU's instruction-set extensions that select PyTorch's CPU kernels (x86-64, AArch64)
+KERNEL_FLAGS = ("avx2", "fma", "avx512", "amx", "avx_vnni", "f16c", "asimd", "sve", "bf16", "i8mm")
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
