@@ -16,9 +16,13 @@ measures, in float32 and bf16, channels-last:
 
 Freed memory is kept for reuse (:func:`linecube.models.allocator.retain_freed_memory`), as in
 the models' benchmarks: otherwise every large output pays page faults (a fresh 318 MB output made
-the batched 16->128 forward run at a third of its rate). Each alternative is checked against
-oneDNN's result (``max_rel_diff``: max |difference| / max
-|oneDNN|). Rates in GFLOP/s from the median of timed calls. Results go to a JSON file.
+the batched 16->128 forward run at a third of its rate). Every case is checked against the same
+computation in float64 from the same operands (``rel_error``: the norm-wise relative error,
+against :func:`linecube.models.numerics.tolerance`). A case outside the tolerance is recorded as
+``wrong_on_this_host`` (PyTorch computed it wrongly on this CPU: ``BENCHMARKS.md``, "A wrong bf16
+convolution in PyTorch") and printed; for ``forward``, ``data`` and ``weight``, the computations
+the models run, that is an error of the product, which the test suite reports. Rates in GFLOP/s
+from the median of timed calls. Results go to a JSON file.
 
 Usage::
 
@@ -38,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from linecube.models.allocator import retain_freed_memory
+from linecube.models.numerics import relative_error, tolerance
 
 THREADS = 2
 # (name, Cin, Cout, images): the per-step hidden convolutions and the batched input
@@ -109,31 +114,33 @@ def measure(name: str, cin: int, cout: int, images: int, size: int, dtype, calls
     weight = (0.1 * torch.randn(cout, cin, 3, 3, generator=gen)).to(dtype)
     flipped = weight.flip(2, 3).transpose(0, 1).contiguous()
     gflop = 2 * images * size * size * cin * cout * 9 / 1e9
-    ref_data = backward(grad, x, weight, True, False)[0].float()
-    ref_weight = backward(grad, x, weight, False, True)[1].float()
+    x64, grad64, weight64 = (t.double() for t in (x, grad, weight))
+    ref_data, ref_weight = backward(grad64, x64, weight64, True, True)[:2]
+    refs = {"forward": (F.conv2d(x64, weight64, padding=1), cin * 9),
+            "data": (ref_data, cout * 9), "weight": (ref_weight, images * size * size)}
 
+    # case: (the computation, the product's computation it replaces)
     cases = {
-        "forward": (lambda: F.conv2d(x, weight, padding=1), None),
-        "data": (lambda: backward(grad, x, weight, True, False), None),
-        "weight": (lambda: backward(grad, x, weight, False, True), None),
-        "data_as_forward": (lambda: F.conv2d(grad, flipped, padding=1), ref_data),
+        "forward": (lambda: F.conv2d(x, weight, padding=1), "forward"),
+        "data": (lambda: backward(grad, x, weight, True, False)[0], "data"),
+        "weight": (lambda: backward(grad, x, weight, False, True)[1], "weight"),
+        "data_as_forward": (lambda: F.conv2d(grad, flipped, padding=1), "data"),
     }
     for k in CHUNKS:
-        cases[f"weight_chunks_{k}"] = (
-            lambda k=k: weight_in_chunks(grad, x, weight, k), ref_weight)
+        cases[f"weight_chunks_{k}"] = (lambda k=k: weight_in_chunks(grad, x, weight, k), "weight")
     if images <= 8:  # the slow formulations only on the per-step shapes
-        cases["weight_shifted_matmuls"] = (shifted_matmuls(grad, x), ref_weight)
+        cases["weight_shifted_matmuls"] = (shifted_matmuls(grad, x), "weight")
         xt, gt = x.transpose(0, 1).contiguous(), grad.transpose(0, 1).contiguous()
         cases["weight_as_forward"] = (
-            lambda: F.conv2d(xt, gt, padding=1).transpose(0, 1), ref_weight)
+            lambda: F.conv2d(xt, gt, padding=1).transpose(0, 1), "weight")
 
     out = {"shape": name, "cin": cin, "cout": cout, "images": images, "gflop": gflop}
-    for case, (fn, ref) in cases.items():
+    for case, (fn, computes) in cases.items():
         ms = median_ms(fn, calls)
-        out[case] = {"ms": ms, "gflop_s": gflop / ms * 1e3}
-        if ref is not None:
-            diff = (fn().float() - ref).abs().max() / ref.abs().max()
-            out[case]["max_rel_diff"] = diff.item()
+        ref, terms = refs[computes]
+        error, tol = relative_error(fn(), ref), tolerance(dtype, terms)
+        out[case] = {"ms": ms, "gflop_s": gflop / ms * 1e3, "rel_error": error,
+                     "tolerance": tol, "wrong_on_this_host": not error <= tol}
     return out
 
 
@@ -150,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         for shape in SHAPES:
             run = {"dtype": dtype_name} | measure(*shape, args.size, dtype, args.calls)
             results["runs"].append(run)
-            rates = "  ".join(f"{k} {v['gflop_s']:.0f}" for k, v in run.items()
-                              if isinstance(v, dict))
+            cases = {k: v for k, v in run.items() if isinstance(v, dict)}
+            rates = "  ".join(f"{k} {v['gflop_s']:.0f}" for k, v in cases.items())
             print(f"{dtype_name} {run['shape']} (GFLOP/s): {rates}", flush=True)
+            for case, v in cases.items():
+                if v["wrong_on_this_host"]:
+                    print(f"  {case}: wrong on this host (relative error {v['rel_error']:.3g} "
+                          f"against float64, tolerance {v['tolerance']:.2g})", flush=True)
     args.out.write_text(json.dumps(results, indent=1))
     return 0
 

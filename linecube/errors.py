@@ -27,3 +27,7 @@ class ConfigError(LinecubeError):
 
 class CompatibilityError(LinecubeError):
     """A model and a store (or two artefacts) that disagree on lines, size or normalisation."""
+
+
+class NumericsError(LinecubeError):
+    """PyTorch computes a result wrongly on this host (checked against higher precision)."""

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from linecube.config import StrictModel, read_mapping, set_dotted, validate
 from linecube.errors import ConfigError
@@ -82,6 +82,12 @@ class TrainerConfig(StrictModel):
     seed: int = 0
     log_every_n_steps: int = Field(10, ge=1)
     progress_bar: bool = True
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_number(cls, value: Any) -> Any:
+        """The number 32 (``-o trainer.precision=32`` reads a TOML integer) means ``"32"``."""
+        return "32" if value == 32 else value
 
 
 class TrainConfig(StrictModel):

@@ -27,6 +27,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
@@ -39,6 +40,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from linecube.errors import ConfigError, InputFileError, LinecubeError
+from linecube.models.numerics import check_bf16_convolutions
 from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
 from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
@@ -239,6 +241,10 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
 
     Returns:
         The run directory, the model file, the best validation loss and the epochs completed.
+
+    Raises:
+        NumericsError: bf16 training on a CPU whose bf16 convolutions PyTorch computes wrongly
+            (:func:`~linecube.models.numerics.check_bf16_convolutions`, run before training).
     """
     run_dir = Path(out)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -263,6 +269,8 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
     task = AutoencoderTask(config, len(datamodule.meta.lines), datamodule.meta.size)
     trainer = build_trainer(config, run_dir,
                             [RunFiles(run_dir, config, datamodule), *callbacks])
+    if config.trainer.precision == "bf16-mixed" and isinstance(trainer.accelerator, CPUAccelerator):
+        check_bf16_convolutions(task.model)
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=last if resume else None,
                     weights_only=True)

@@ -53,3 +53,33 @@ def test_train_verb_runs_resumes_and_reports_errors(tmp_path, capsys):
     assert main(["train", "--store", str(tmp_path), "--config", "demo", "--out",
                  str(tmp_path / "x")]) == 2
     assert "not a linecube store" in capsys.readouterr().err
+
+
+def test_bf16_training_on_a_cpu_with_wrong_bf16_convolutions_stops_with_one_line(
+        tmp_path, capsys, monkeypatch):
+    """The startup check runs before training; the message says how to continue in float32,
+    and doing so trains."""
+    import torch
+
+    from linecube.models import numerics
+
+    conv2d = numerics.F.conv2d
+
+    def wrong_in_bf16(x, weight, *args, **kwargs):
+        y = conv2d(x, weight, *args, **kwargs)
+        return 2 * y if x.dtype == torch.bfloat16 else y
+
+    monkeypatch.setattr(numerics.F, "conv2d", wrong_in_bf16)
+    monkeypatch.setattr(numerics, "_bf16_failures",
+                        numerics.functools.cache(numerics._bf16_failures.__wrapped__))
+    store = _store(tmp_path / "store")
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    args = ["train", "--store", str(store), "--config", str(config), "--out", str(tmp_path / "run"),
+            "-o", "trainer.accelerator=cpu", "-o", "trainer.precision=bf16-mixed"]
+    assert main(args) == 2
+    error = capsys.readouterr().err.splitlines()[-1]  # after Lightning's log lines
+    assert error.startswith(f"linecube train: error: PyTorch {torch.__version__} computes bf16")
+    assert "flags: " in error and error.endswith("-o trainer.precision=32)")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert main(args + ["-o", "trainer.precision=32"]) == 0

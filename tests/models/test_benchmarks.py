@@ -81,21 +81,46 @@ def test_gpu_benchmark_runs_on_cpu(bench_path, tmp_path):
     sys.modules.pop("bench_gpu", None)
 
 
-def test_convolution_gradient_formulations_agree_with_onednn(bench_path, tmp_path):
+def _conv_grad_runs(tmp_path) -> list[dict]:
     from bench_conv_grads import main
 
     out = tmp_path / "grads.json"
     assert main(["--size", "8", "--calls", "1", "--out", str(out)]) == 0
-    runs = json.loads(out.read_text())["runs"]
+    sys.modules.pop("bench_conv_grads", None)
+    return json.loads(out.read_text())["runs"]
+
+
+def test_convolution_gradient_formulations_are_checked_against_float64(bench_path, tmp_path):
+    """Every case is compared with float64; the product's computations must agree on any host,
+    the benchmark's alternatives are recorded as wrong where PyTorch miscomputes them."""
+    runs = _conv_grad_runs(tmp_path)
     assert len(runs) == 8  # 4 shapes x 2 dtypes
     for run in runs:
-        checked = {k: v["max_rel_diff"] for k, v in run.items()
-                   if isinstance(v, dict) and "max_rel_diff" in v}
-        expected = {"data_as_forward", "weight_chunks_2", "weight_chunks_4"}
+        cases = {k: v for k, v in run.items() if isinstance(v, dict)}
+        expected = {"forward", "data", "weight", "data_as_forward", "weight_chunks_2",
+                    "weight_chunks_4"}
         if run["images"] == 8:
             expected |= {"weight_shifted_matmuls", "weight_as_forward"}
-        assert set(checked) == expected
-        tolerance = 1e-5 if run["dtype"] == "float32" else 0.05
-        assert max(checked.values()) < tolerance, run
-        assert all(run[k]["gflop_s"] > 0 for k in ("forward", "data", "weight"))
-    sys.modules.pop("bench_conv_grads", None)
+        assert set(cases) == expected
+        for case in cases.values():
+            assert case["gflop_s"] > 0
+            assert case["wrong_on_this_host"] == (not case["rel_error"] <= case["tolerance"])
+        for product in ("forward", "data", "weight"):
+            assert not cases[product]["wrong_on_this_host"], run
+
+
+def test_a_formulation_computed_wrongly_is_recorded_not_raised(bench_path, tmp_path, monkeypatch,
+                                                                capsys):
+    import bench_conv_grads
+    import torch
+
+    def wrong(grad, x):
+        return lambda: torch.zeros(grad.shape[1], x.shape[1], 3, 3, dtype=x.dtype)
+
+    monkeypatch.setattr(bench_conv_grads, "shifted_matmuls", wrong)
+    runs = _conv_grad_runs(tmp_path)
+    per_step = [run for run in runs if run["images"] == 8]
+    assert all(run["weight_shifted_matmuls"]["wrong_on_this_host"] for run in per_step)
+    assert all(run["weight_shifted_matmuls"]["rel_error"] == pytest.approx(1) for run in per_step)
+    assert "weight_shifted_matmuls: wrong on this host (relative error 1 against float64" in (
+        capsys.readouterr().out)

@@ -49,6 +49,16 @@ def test_overrides_and_none(tmp_path):
     assert load_train_config(path, {"data.seed": 3}).data.seed == 3
 
 
+def test_precision_32_may_be_given_as_a_number():
+    """``-o trainer.precision=32`` reads the TOML integer 32; it means float32."""
+    from linecube.config import parse_overrides
+
+    overrides = parse_overrides(["trainer.precision=32"])
+    assert load_train_config("paper", overrides).trainer.precision == "32"
+    with pytest.raises(ConfigError, match="trainer.precision"):
+        load_train_config("paper", {"trainer.precision": 16})
+
+
 def test_bad_configs_fail_loudly(tmp_path):
     with pytest.raises(ConfigError, match="unknown key"):
         load_train_config("demo", {"optim.learning_rate": 0.1})
