@@ -27,3 +27,12 @@ class ConfigError(LinecubeError):
 
 class CompatibilityError(LinecubeError):
     """A model and a store (or two artefacts) that disagree on lines, size or normalisation."""
+
+
+class OutputDirError(LinecubeError):
+    """An output directory that linecube refuses to write into (it holds something else)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

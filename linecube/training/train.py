@@ -39,6 +39,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from linecube.errors import ConfigError, InputFileError, LinecubeError
+from linecube.outdir import claim_output_dir
 from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
 from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
@@ -252,6 +253,7 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
         if (run_dir / "config.json").exists() or last.exists():
             raise InputFileError(run_dir, "already holds a training run; continue it with "
                                  "--resume or choose another output directory")
+        claim_output_dir(run_dir, "run")
     L.seed_everything(config.trainer.seed, workers=False, verbose=False)
     d = config.data
     datamodule = StoreDataModule(store, batch_size=d.batch_size, workers=d.workers,
