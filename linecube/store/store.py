@@ -36,7 +36,7 @@ from linecube.outdir import claim_output_dir
 
 SCHEMA_VERSION = 1
 ARRAYS = {"x": "float32", "weight": "uint8", "ivar": "float32"}
-REJECTION_COLUMNS = ["file", "reason"]
+REJECTION_COLUMNS = ["file", "reason", "kind"]
 
 
 class StoreMeta(StrictModel):
@@ -270,11 +270,14 @@ class Store:
         return {name: arr.get_orthogonal_selection((idx,)) for name, arr in self._arrays.items()}
 
     def rejections(self) -> pd.DataFrame:
-        """The rejection table (file, reason), empty if there is none."""
+        """The rejection table (file, reason, kind), empty if there is none."""
         path = self.path / "rejections.parquet"
         if not path.exists():
             return pd.DataFrame(columns=REJECTION_COLUMNS)
-        return read_table(path)
+        table = read_table(path)
+        if "kind" not in table.columns:  # written before rejections had a kind
+            table["kind"] = ""
+        return table
 
     # ---------------------------------------------------------------- writing
     def append(self, arrays: dict[str, np.ndarray], rows: list[dict[str, Any]]) -> None:
@@ -315,6 +318,7 @@ class Store:
             tmp.unlink(missing_ok=True)
 
     def write_rejections(self, rejections: pd.DataFrame) -> None:
-        """Replace the rejection table (columns ``file``, ``reason``) atomically."""
-        atomic_write_parquet(rejections[REJECTION_COLUMNS].reset_index(drop=True),
-                             self.path / "rejections.parquet")
+        """Replace the rejection table (columns ``file``, ``reason``, ``kind``) atomically."""
+        table = rejections.reindex(columns=REJECTION_COLUMNS)
+        table["kind"] = table["kind"].astype(object).fillna("")  # rows from before kinds
+        atomic_write_parquet(table.reset_index(drop=True), self.path / "rejections.parquet")
