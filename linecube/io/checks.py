@@ -35,8 +35,8 @@ class InputChecks(StrictModel):
         max_channels: channels of one extension (DR17: 46 SPECINDEX, 35 emission lines).
         max_map_size: spaxels along either side of a map (DR17: at most 74).
         min_map_size: smallest side of a map accepted (DR17: at least 32; smaller is degenerate).
-        max_read_mb: decompressed megabytes read from one file at most (a DR17 MAPS file holds
-            about 150 MB; reading stops after the extensions needed).
+        max_read_mb: decompressed megabytes read from one file at most (a full 74x74 DR17
+            MAPS file holds 36 MB, and reading stops after the extensions needed).
         ids: ``manga`` checks PLATEIFU and MANGAID against MaNGA's patterns and a
             ``manga-PLATE-IFU-*`` file name against the header; ``generic`` (other surveys)
             accepts identifiers of letters, digits and ``_ . + -`` up to 64 characters.
@@ -46,7 +46,7 @@ class InputChecks(StrictModel):
     max_channels: int = Field(64, ge=1)
     max_map_size: int = Field(128, ge=1)
     min_map_size: int = Field(8, ge=1)
-    max_read_mb: float = Field(512.0, gt=0)
+    max_read_mb: float = Field(256.0, gt=0)
     ids: Literal["manga", "generic"] = "manga"
 
     @property

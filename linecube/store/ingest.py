@@ -211,7 +211,7 @@ def process_file(path: str, cfg: PreprocessConfig, prepare: Callable,
     try:
         prepared = list(prepare(path, cfg, galaxy_rejections))
         reason = "" if prepared or galaxy_rejections else "the file holds no galaxy"
-        kind = "no_data"
+        kind = "" if reason == "" else "no_data"
     except InputFileError as exc:
         prepared, reason, kind = [], exc.reason, exc.kind
     except Exception as exc:  # recorded as a rejection, with its type and message
