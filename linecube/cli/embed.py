@@ -30,6 +30,7 @@ def add_arguments(parser):
 def run(args):
     from linecube.analysis.cli_support import make_config
     from linecube.analysis.embed import EmbedConfig, embed, resolve_device
+    from linecube.devices import check_device
     from linecube.store import Store
     from linecube.training.modelfile import load_model
 
@@ -43,6 +44,7 @@ def run(args):
             "error": args.error,
         },
     )
+    check_device(cfg.device)
     loaded = load_model(args.model)
     store = Store.open(args.store)
     cat = embed(
