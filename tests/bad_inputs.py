@@ -275,6 +275,7 @@ def build_corpus(folder: Path) -> dict[str, tuple[str, str | None]]:
         "dangling link": (_link(f / "dangling.fits", f / "nowhere.fits"), "missing"),
         "symlink loop": (_link(f / "loop.fits", f / "loop.fits"), "not_file"),
         "FIFO": (f / "fifo.fits", "not_file"),
+        "device": (_link(f / "device.fits", Path(os.devnull)), "not_file"),
     }
     (f / "garbage.fits.gz").write_bytes(gzip.compress(b"garbage" * 1000))
     h5py.File(f / "nogroups.h5", "w").close()

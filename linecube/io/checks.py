@@ -57,6 +57,7 @@ class InputChecks(StrictModel):
 
 def check_ids(path: str | Path, plateifu: str, mangaid: str, checks: InputChecks) -> None:
     """Raise ``InputFileError`` (kind ``identity``) for an identifier the rules refuse."""
+    hint = "; set checks.ids='generic' for other surveys" if checks.ids == "manga" else ""
     if checks.ids == "manga":
         rules = (("PLATEIFU", plateifu, PLATEIFU_PATTERN, "PLATE-IFUDESIGN such as 8485-1901"),
                  ("MANGAID", mangaid, MANGAID_PATTERN, "N-NNNNNN such as 1-596678"))
@@ -67,8 +68,8 @@ def check_ids(path: str | Path, plateifu: str, mangaid: str, checks: InputChecks
                   generic))
     for key, value, pattern, expected in rules:
         if not pattern.match(value):
-            raise InputFileError(path, f"invalid {key} {value[:80]!r} (expected {expected}; "
-                                       "set checks.ids='generic' for other surveys)", "identity")
+            raise InputFileError(path, f"invalid {key} {value[:80]!r} (expected {expected}"
+                                       f"{hint})", "identity")
     named = file_name_plateifu(path)
     if checks.ids == "manga" and named is not None and named != plateifu:
         raise InputFileError(path, f"the file name says {named} but the header PLATEIFU is "
