@@ -9,6 +9,11 @@ Because the catalogue is the commit record and results are committed in input or
 killed at any point and resumed leaves the same store (same rows, same order, same arrays) as an
 uninterrupted run over the same inputs. Files already in the store (same path, size and
 modification time, or the same checksum) are skipped, so re-running is idempotent.
+
+One galaxy is kept per PLATEIFU: files claiming the same PLATEIFU (read from their primary
+headers first) are processed best first (:func:`preferred_order`), and the writer rejects
+every later one as a duplicate of the file kept. Every rejection carries a kind
+(:data:`linecube.errors.REASON_KINDS`).
 """
 
 from __future__ import annotations

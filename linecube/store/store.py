@@ -7,12 +7,16 @@ Layout of a store directory::
       arrays.zarr/        x      (N, L, H, W) float32  normalised, stretched flux
                           weight (N, L, H, W) uint8    1 where the spaxel is valid, else 0
                           ivar   (N, L, H, W) float32  inverse variance of x (0 where invalid)
-      catalogue.parquet   one row per galaxy; row i describes arrays[i]
-      rejections.parquet  files that were not ingested, with the reason
+      catalogue.parquet   one row per galaxy; row i describes arrays[i] (``arrays_sha256``:
+                          the checksum of its arrays at ingest)
+      rejections.parquet  files that were not ingested, with the reason and its kind
+      .linecube           marker of a linecube store (``linecube.outdir``)
 
 The catalogue is the commit record: arrays are written first, then the catalogue is replaced
 atomically. Rows of the arrays beyond ``len(catalogue)`` (left by a killed append) are never
-visible and are overwritten by the next append.
+visible and are overwritten by the next append. Every open checks that the three agree and
+that every committed galaxy's chunks exist (:meth:`Store.check`); :meth:`Store.verify` also
+reads every galaxy against its checksum.
 """
 
 from __future__ import annotations

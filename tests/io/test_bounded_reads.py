@@ -1,13 +1,16 @@
-"""A lying header or a gzip bomb is refused before anything is allocated: a worker's peak
-memory on them stays within 2x its peak on a normal file (BENCHMARKS.md, "Bad inputs")."""
+"""A lying header, a huge extension or a gzip bomb is refused before anything is allocated: a
+worker's peak memory on them stays within the stated ceiling of 2x its peak on a normal file
+(BENCHMARKS.md, "Bad inputs")."""
 
 import gzip
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from bad_inputs import good, header_spans, plain_bytes, set_cards
+from astropy.io import fits
+from bad_inputs import good, header_spans, io_bytes, plain_bytes, set_cards
 
 from linecube.errors import InputFileError
 from linecube.io.checks import InputChecks
@@ -46,6 +49,21 @@ def huge_gflux(tmp_path, side):
     return path
 
 
+def bomb(tmp_path):
+    """A gzip file with 32 zero-filled 64 x 128 x 128 float64 HDUs (268 MB decompressed, past
+    the default checks.max_read_mb) before the extensions read."""
+    full = plain_bytes(good(tmp_path / "b.fits"))
+    first = header_spans(full)[1][0]
+    pad = io_bytes(fits.ImageHDU(np.zeros((64, 128, 128), ">f8"), name="PADDING"))
+    path = tmp_path / "bomb.fits.gz"
+    with gzip.open(path, "wb", 1) as fh:
+        fh.write(full[:first])
+        for _ in range(32):
+            fh.write(pad)
+        fh.write(full[first:])
+    return path
+
+
 @pytest.mark.slow
 def test_worker_memory_on_bad_files_stays_within_twice_a_normal_file(tmp_path):
     normal = worker(good(tmp_path / "normal.fits.gz"))
@@ -54,7 +72,7 @@ def test_worker_memory_on_bad_files_stays_within_twice_a_normal_file(tmp_path):
                                               "EMLINE_GFLUX", {"NAXIS1": 40000,
                                                                "NAXIS2": 40000}), 1))
     assert normal["status"] == "prepared"
-    for path in (lying, huge_gflux(tmp_path, 1200)):  # 200 MB of data really present
+    for path in (lying, huge_gflux(tmp_path, 1200), bomb(tmp_path)):
         bad = worker(path)
         assert (bad["status"], bad["kind"]) == ("rejected", "too_large")
         assert bad["peak_kib"] <= 2 * normal["peak_kib"], (bad, normal)
