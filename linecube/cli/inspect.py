@@ -75,6 +75,8 @@ def run(args) -> int:
             print(f"wrote {out}")
         return 0
 
+    if args.verify:
+        raise InputFileError(target, "--verify checks a store directory, not a file")
     summaries = inspect_file(target, extension=args.extension)
     for s in summaries:
         g = s.galaxy
