@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,36 +40,44 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     raise ConfigError(f"{path}: unsupported config extension {path.suffix!r} (use .toml or .yaml)")
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``source: key 'a.b': message``."""
+def format_validation_error(exc: ValidationError, source: str,
+                            overrides: Iterable[str] = (), override_source: str = "-o") -> str:
+    """One line per problem: ``source: key 'a.b': message``; a problem with a key set by one
+    of ``overrides`` is blamed on ``override_source`` instead of the file."""
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{source}: key '{loc}': {msg}")
+        overridden = any(loc == key or loc.startswith(f"{key}.") for key in overrides)
+        lines.append(f"{override_source if overridden else source}: key '{loc}': {msg}")
     return "\n".join(lines)
 
 
-def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
-    """Build ``model`` from ``data``, turning validation errors into a readable ConfigError."""
+def validate(model: type[M], data: dict[str, Any], source: str = "config",
+             overrides: Iterable[str] = (), override_source: str = "-o") -> M:
+    """Build ``model`` from ``data``, turning validation errors into a readable ConfigError
+    (see :func:`format_validation_error` for ``overrides``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, overrides,
+                                                  override_source)) from None
 
 
 def load_config(path: str | Path | None, model: type[M],
                 overrides: dict[str, Any] | None = None, source: str = "command line") -> M:
     """Load ``path`` (``None``: the defaults) into ``model``, with dotted-key ``overrides`` on top.
 
-    Errors name the file, or ``source`` when there is none.
+    Errors name the file, or ``source`` (the option that gave the overrides) for a key that an
+    override set, or when there is no file.
     """
     data = read_mapping(path) if path else {}
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
-    return validate(model, data, source=str(path) if path else source)
+    return validate(model, data, source=str(path) if path else source,
+                    overrides=overrides or {}, override_source=source)
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -9,15 +9,37 @@ class LinecubeError(Exception):
     """Base class for every error linecube raises on purpose."""
 
 
-class InputFileError(LinecubeError):
-    """A file that cannot be used, with the reason.
+# Rejection categories (the ``kind`` column of a store's rejection table; docs/ingest.md).
+REASON_KINDS = (
+    "missing",      # no such file, or a dangling link
+    "not_file",     # a FIFO, device, socket or symbolic-link loop
+    "unreadable",   # not FITS/HDF5, truncated, corrupt gzip, an I/O error
+    "corrupt",      # FITS DATASUM mismatch
+    "too_large",    # a header claims more than a MaNGA product can be (InputChecks)
+    "format",       # missing extension or keyword, inconsistent shapes, channels or types
+    "lines",        # a requested emission line is not in the file
+    "quality",      # the CRITICAL bit in DAPQUAL or DRP3QUAL
+    "identity",     # an invalid PLATEIFU or MANGAID, or a file name that disagrees
+    "duplicate",    # a PLATEIFU already kept from another file
+    "bad_values",   # negative ivar, or NaN/Inf with nonfinite='reject'
+    "no_data",      # no usable spaxel (masked, NaN or zero ivar, outside the window)
+    "unexpected",   # an unexpected exception (a bug: please report it)
+)
 
-    Batch jobs catch this, record ``(path, reason)`` in their rejection table and carry on.
+
+class InputFileError(LinecubeError):
+    """A file that cannot be used, with the reason and its category (:data:`REASON_KINDS`).
+
+    Batch jobs catch this, record ``(path, reason, kind)`` in their rejection table and carry
+    on.
     """
 
-    def __init__(self, path: str | Path, reason: str):
+    def __init__(self, path: str | Path, reason: str, kind: str = "format"):
+        if kind not in REASON_KINDS:
+            raise ValueError(f"unknown rejection kind {kind!r}")
         self.path = str(path)
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{self.path}: {reason}")
 
 
@@ -31,3 +53,12 @@ class CompatibilityError(LinecubeError):
 
 class NumericsError(LinecubeError):
     """PyTorch computes a result wrongly on this host (checked against higher precision)."""
+
+
+class OutputDirError(LinecubeError):
+    """An output directory that linecube refuses to write into (it holds something else)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -21,8 +21,10 @@ def make_config(model: type[M], config_path: str | Path | None, values: dict[str
         values: flag values; ``None`` means "not given" and keeps the file's or default value.
     """
     data = read_mapping(config_path) if config_path else {}
-    data.update({k: v for k, v in values.items() if v is not None})
-    return validate(model, data, source=str(config_path or "command line"))
+    given = {k: v for k, v in values.items() if v is not None}
+    data.update(given)
+    return validate(model, data, source=str(config_path or "command line"), overrides=given,
+                    override_source="command line")
 
 
 def format_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:

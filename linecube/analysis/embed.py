@@ -54,9 +54,13 @@ class EmbedConfig(StrictModel):
 
 
 def resolve_device(name: str):
-    """The torch device for ``name`` (``"auto"`` picks CUDA when available)."""
+    """The torch device for ``name`` (``"auto"`` picks CUDA when available); a device this
+    machine cannot use is a ConfigError."""
     import torch
 
+    from linecube.devices import check_device
+
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -30,7 +30,14 @@ import pandas as pd
 
 from linecube.atomic import atomic_path
 from linecube.errors import InputFileError
-from linecube.store.store import Store, atomic_write_bytes, atomic_write_parquet
+from linecube.outdir import claim_output_dir
+from linecube.store.store import (
+    Store,
+    atomic_write_bytes,
+    atomic_write_parquet,
+    missing_chunks,
+    read_table,
+)
 
 CATALOGUE = "catalogue.parquet"
 CATALOGUE_FITS = "catalogue.fits"
@@ -108,6 +115,8 @@ class AnalysisDir:
             )
         path = Path(store if store is not None else recorded)
         opened = Store.open(path)
+        if recorded is None:
+            claim_output_dir(self.path, "analysis")
         if recorded is not None and Path(recorded).resolve() != path.resolve():
             raise InputFileError(
                 path,
@@ -128,7 +137,7 @@ class AnalysisDir:
         """The catalogue, or a fresh one (``row``, ``plateifu``, ``mangaid``) from ``store``."""
         path = self.path / CATALOGUE
         if path.is_file():
-            cat = pd.read_parquet(path)
+            cat = read_table(path)
             if store is not None and len(cat) != len(store):
                 raise InputFileError(
                     path,
@@ -193,11 +202,40 @@ class AnalysisDir:
 
     def latents(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(mu (N, D), logvar (N, D) or None)`` from ``latents.zarr``."""
+        mu = self.array("latents.zarr", "mu")
+        logvar = self.array("latents.zarr", "logvar", required=False)
+        return mu[:], None if logvar is None else logvar[:]
+
+    def array(self, name: str, key: str, required: bool = True):
+        """Array ``key`` of product ``name``, checked against the catalogue: one row per
+        galaxy and, for float arrays, every chunk present (a missing chunk is an error naming
+        the galaxy, never a silent fill value).
+
+        Returns None when ``required`` is False and the product or array does not exist.
+        """
         import zarr
 
-        group = zarr.open_group(self.product("latents.zarr"), mode="r")
-        logvar = group["logvar"][:] if "logvar" in group else None
-        return group["mu"][:], logvar
+        if not required and not (self.path / name / key).exists():
+            return None
+        location = self.product(name)
+        try:
+            arr = zarr.open_group(location, mode="r")[key]
+        except (KeyError, FileNotFoundError, ValueError, OSError) as exc:
+            raise InputFileError(location, f"corrupt analysis product: no readable array "
+                                 f"{key!r} ({exc}); rerun `{PRODUCERS.get(name)}`") from None
+        cat = self.catalogue()
+        if arr.shape[0] != len(cat):
+            raise InputFileError(location / key, f"corrupt analysis product: {arr.shape[0]} rows "
+                                 f"but the catalogue has {len(cat)}")
+        # an integer map (BPT classes) may legitimately equal its fill value and have no chunk
+        missing = missing_chunks(arr, location / key, len(cat)) if arr.dtype.kind == "f" else []
+        if missing:
+            row = missing[0]
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise InputFileError(location / key, f"corrupt analysis product: the data of galaxy "
+                                 f"{cat['plateifu'].iloc[row]} (row {row}){more} are missing; "
+                                 f"rerun `{PRODUCERS.get(name)}`")
+        return arr
 
     def write_arrays(
         self,
@@ -213,7 +251,8 @@ class AnalysisDir:
         try:
             group = zarr.open_group(tmp, mode="w")
             for key, value in arrays.items():
-                group.create_array(key, data=value, chunks=(chunks or {}).get(key, "auto"))
+                group.create_array(key, data=value, chunks=(chunks or {}).get(key, "auto"),
+                                   config={"write_empty_chunks": True})
             replace_dir(tmp, self.path / name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

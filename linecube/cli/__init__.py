@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from linecube import __version__
@@ -36,11 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, run the verb, turn linecube errors into one clear message."""
+    """Entry point: parse, run the verb, turn errors of the user's input or environment into
+    one clear line (exit status 2); a closed output pipe (``| head``) exits quietly (141)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except LinecubeError as exc:
+    except BrokenPipeError:
+        # the reader went away: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (LinecubeError, OSError) as exc:  # OSError: a disk, permission or network error
         print(f"linecube {args.verb}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -40,6 +40,7 @@ def run(args):
     from linecube.analysis.cli_support import make_config
     from linecube.analysis.calibrate import read_calibration
     from linecube.analysis.embed import EmbedConfig, embed, resolve_device
+    from linecube.devices import check_device
     from linecube.store import Store
     from linecube.training.modelfile import load_model
 
@@ -53,6 +54,7 @@ def run(args):
             "error": args.error,
         },
     )
+    check_device(cfg.device)
     calibration = None
     if args.calibration:
         calibration = read_calibration(args.calibration)

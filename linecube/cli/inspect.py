@@ -1,12 +1,16 @@
 """Summarise a MAPS/MMU file or a store, optionally saving a grid of one galaxy's line maps.
 
 For a file: lines present, map size, mask fraction and median S/N per line.
-For a store: galaxies, map size, lines and the rejection table.
+For a store: galaxies, map size, lines and the rejection table. Every open checks that the
+catalogue, the arrays and store.json agree and that every galaxy's chunks are there;
+--verify also reads every galaxy and compares it with the checksum recorded at ingest
+(exit status 2, naming the damaged galaxies, if any differs).
 
 Examples::
 
     linecube inspect manga-8485-1901-MAPS-HYB10-MILESHC-MASTARSSP.fits.gz --png ha.png
     linecube inspect store/ --galaxy 8485-1901 --png 8485-1901.png
+    linecube inspect store/ --verify
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ def add_arguments(parser):
                         help="emission-line flux extension of a file (default GFLUX)")
     parser.add_argument("--stretch", choices=["asinh", "log"], default="asinh",
                         help="display stretch of a file's flux (default asinh)")
+    parser.add_argument("--verify", action="store_true",
+                        help="store: read every galaxy and check it against its checksum")
 
 
 def run(args) -> int:
@@ -44,7 +50,16 @@ def run(args) -> int:
         rej = info["rejections"]
         print(f"rejections {len(rej)}")
         for _, row in rej.iterrows():
-            print(f"  {row['file']}: {row['reason']}")
+            kind = f" [{row['kind']}]" if row["kind"] else ""
+            print(f"  {row['file']}{kind}: {row['reason']}")
+        if args.verify:
+            problems = info["store"].verify()
+            for line in problems:
+                print(f"  damaged: {line}")
+            if problems:
+                more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
+                raise InputFileError(target, f"verify failed: {problems[0]}{more}")
+            print(f"verified   {info['galaxies']} galaxies: arrays match their checksums")
         if args.png:
             store = info["store"]
             if len(store) == 0:
@@ -60,6 +75,8 @@ def run(args) -> int:
             print(f"wrote {out}")
         return 0
 
+    if args.verify:
+        raise InputFileError(target, "--verify checks a store directory, not a file")
     summaries = inspect_file(target, extension=args.extension)
     for s in summaries:
         g = s.galaxy

@@ -27,8 +27,10 @@ from astropy.io import fits
 
 from linecube.bits import CRITICAL_BIT, DAPPIXMASK, DAPQUAL, DRP3QUAL, bit_names, bit_value
 from linecube.errors import InputFileError
+from linecube.io.checks import InputChecks, check_ids
 from linecube.io.galaxy import Galaxy
 from linecube.lines import resolve_lines
+from linecube.outdir import describe_path
 
 MaskPolicy = Literal["donotuse", "strict"] | list[str]
 Extension = Literal["GFLUX", "SFLUX"]
@@ -50,13 +52,21 @@ def bad_bits(mask: MaskPolicy) -> int:
     return bit_value(list(mask))
 
 
-def channel_names(header: fits.Header) -> dict[str, int]:
-    """``{channel name: 0-based index}`` from the ``C1``/``C01``… keys, values stripped."""
-    out = {}
+def channel_names(header: fits.Header, path: str | Path = "") -> dict[str, int]:
+    """``{channel name: 0-based index}`` from the ``C1``/``C01``… keys, values stripped.
+
+    Raises:
+        InputFileError: two keys name the same channel (which one is meant is unknowable).
+    """
+    out: dict[str, int] = {}
     for key, value in header.items():
         match = _CHANNEL_KEY.match(key)
         if match:
-            out[str(value).strip()] = int(match.group(1)) - 1
+            name = str(value).strip()
+            if name in out:
+                raise InputFileError(path, f"{header.get('EXTNAME', 'an extension')} names "
+                                           f"channel {name} twice (C{out[name] + 1} and {key})")
+            out[name] = int(match.group(1)) - 1
     return out
 
 
@@ -69,21 +79,28 @@ def check_quality(path: str | Path, dapqual: int | None, drp3qual: int | None,
         if value is not None and int(value) & (1 << CRITICAL_BIT):
             raise InputFileError(
                 path, f"{word} = {int(value)} has the CRITICAL bit "
-                f"({', '.join(bit_names(value, table))}); set allow_critical to keep it")
+                f"({', '.join(bit_names(value, table))}); set allow_critical to keep it",
+                "quality")
 
 
 def galaxy_from_arrays(path: str | Path, lines: tuple[str, ...], flux: np.ndarray,
                        ivar: np.ndarray, mask: np.ndarray, meta: dict[str, Any],
                        center: tuple[float, float], mask_policy: MaskPolicy = "donotuse",
-                       nonfinite: NonFinite = "mask") -> Galaxy:
+                       nonfinite: NonFinite = "mask", checks: InputChecks | None = None
+                       ) -> Galaxy:
     """Validate (L, H, W) flux/ivar/mask arrays and build a :class:`Galaxy` (module policies).
 
-    ``meta`` must hold ``plateifu`` and ``mangaid``; the counts ``n_nonfinite`` and
-    ``n_zero_ivar`` (over spaxels the mask keeps) are added to it.
+    ``meta`` must hold ``plateifu`` and ``mangaid`` (checked against ``checks.ids``); the counts
+    ``n_nonfinite`` and ``n_zero_ivar`` (over spaxels the mask keeps) are added to it.
     """
+    checks = InputChecks() if checks is None else checks
     if not (flux.shape == ivar.shape == mask.shape):
         raise InputFileError(path, f"shapes disagree: flux {flux.shape}, ivar {ivar.shape}, "
                                    f"mask {mask.shape}")
+    if min(flux.shape[1:]) < checks.min_map_size:
+        raise InputFileError(path, f"maps of {flux.shape[1]} x {flux.shape[2]} spaxels are "
+                                   f"smaller than {checks.min_map_size} x {checks.min_map_size} "
+                                   "(checks.min_map_size)")
     flux = np.asarray(flux, dtype=np.float32)
     ivar = np.asarray(ivar, dtype=np.float32)
     mask = np.asarray(mask).astype(np.int32)
@@ -92,17 +109,24 @@ def galaxy_from_arrays(path: str | Path, lines: tuple[str, ...], flux: np.ndarra
     n_nonfinite = int(np.count_nonzero(kept & ~finite))
     if n_nonfinite and nonfinite == "reject":
         raise InputFileError(path, f"{n_nonfinite} unmasked spaxels have NaN or Inf flux/ivar "
-                                   "(nonfinite='reject')")
+                                   "(nonfinite='reject')", "bad_values")
     with np.errstate(invalid="ignore"):
         negative = kept & finite & (ivar < 0)
         zero_ivar = kept & finite & (ivar == 0)
     if negative.any():
         bad = [lines[i] for i in np.unique(np.nonzero(negative)[0])]
         raise InputFileError(path, f"{int(negative.sum())} unmasked spaxels have negative ivar "
-                                   f"(lines {', '.join(bad)})")
+                                   f"(lines {', '.join(bad)})", "bad_values")
     good = kept & finite & ~zero_ivar
     if not good.any():
-        raise InputFileError(path, "every spaxel is masked in all requested lines")
+        if not kept.any():
+            why = "every spaxel is masked in all requested lines"
+        elif not (kept & finite).any():
+            why = "every unmasked spaxel has NaN or Inf flux or ivar in all requested lines"
+        else:
+            why = "every unmasked spaxel has ivar = 0 (no measurement) in all requested lines"
+        raise InputFileError(path, why, "no_data")
+    check_ids(path, str(meta["plateifu"]), str(meta["mangaid"]), checks)
     meta = dict(meta, n_nonfinite=n_nonfinite, n_zero_ivar=int(zero_ivar.sum()))
     return Galaxy(plateifu=str(meta["plateifu"]), mangaid=str(meta["mangaid"]), lines=lines,
                   flux=flux, ivar=ivar, mask=mask, good=good, center=center, meta=meta)
@@ -132,15 +156,25 @@ _MAX_HEADER_BLOCKS = 2000
 
 
 class _Stream:
-    """Forward-only reader of a plain or gzip-compressed file (no seeking back)."""
+    """Forward-only reader of a plain or gzip-compressed file (no seeking back) that refuses
+    to go past ``limit`` decompressed bytes."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limit: int):
+        self.path, self.limit, self.done = path, limit, 0
         self.fh = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
+    def _budget(self, n: int) -> None:
+        if self.done + n > self.limit:
+            raise InputFileError(self.path, f"more than {self.limit / 2**20:g} MB to decompress "
+                                 "before the extensions needed (checks.max_read_mb)", "too_large")
+        self.done += n
+
     def read(self, n: int) -> bytes:
+        self._budget(n)
         return self.fh.read(n)
 
     def skip(self, n: int) -> int:
+        self._budget(n)
         left = n
         while left > 0:
             chunk = self.fh.read(min(left, 1 << 22))
@@ -153,7 +187,8 @@ class _Stream:
         self.fh.close()
 
 
-def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header, np.ndarray]]:
+def read_hdus(path: str | Path, names: set[str], checks: InputChecks | None = None
+              ) -> dict[str, tuple[fits.Header, np.ndarray]]:
     """Stream through a FITS (or gzip FITS) file and return the named HDUs' headers and data.
 
     Reading stops as soon as every named HDU has been seen, so HDUs after the last one needed
@@ -162,36 +197,47 @@ def read_hdus(path: str | Path, names: set[str]) -> dict[str, tuple[fits.Header,
     every HDU returned are checked against its ``DATASUM`` keyword when it has one (DAP MAPS
     files do): the gzip CRC alone is not checked, as reading stops before the end of the stream.
 
+    Before anything is read or allocated, every HDU's claimed shape and size are checked
+    against ``checks`` (:class:`InputChecks`: the limits of a MaNGA product), and reading stops
+    past ``checks.max_read_mb`` decompressed megabytes, so a lying header or a gzip bomb costs
+    neither memory nor much time.
+
     Raises:
-        InputFileError: not FITS, truncated (plain or gzip), a DATASUM mismatch, or a named HDU
-            is absent.
+        InputFileError: not FITS, truncated (plain or gzip), a DATASUM mismatch, a named HDU is
+            absent, or a header claims more than ``checks`` allow (kind ``too_large``).
     """
     path = Path(path)
+    checks = InputChecks() if checks is None else checks
     found: dict[str, tuple[fits.Header, np.ndarray]] = {}
-    stream = _Stream(path)
+    stream = _Stream(path, int(checks.max_read_mb * 2**20))
     try:
         index = 0
         while len(found) < len(names):
             header = _next_header(stream, path, index)
             if header is None:
                 break
+            if index >= checks.max_hdus:
+                raise InputFileError(path, f"more than {checks.max_hdus} HDUs (checks.max_hdus)",
+                                     "too_large")
             name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).strip().upper()
-            size, shape, dtype = _data_layout(header, path, name or f"HDU {index}")
+            size, shape, dtype = _data_layout(header, path, name or f"HDU {index}", checks)
             padded = -(-size // FITS_BLOCK) * FITS_BLOCK
             if name in names and name not in found:
                 raw = stream.read(padded)
                 if len(raw) < size:
-                    raise InputFileError(path, f"truncated FITS file (data of {name} cut short)")
+                    raise InputFileError(path, f"truncated FITS file (data of {name} cut short)",
+                                         "unreadable")
                 _check_datasum(header, raw, path, name)
                 data = np.frombuffer(raw[:size], dtype=dtype).reshape(shape) if shape else None
                 if data is not None and ("BSCALE" in header or "BZERO" in header):
                     data = data * header.get("BSCALE", 1.0) + header.get("BZERO", 0.0)
                 found[name] = (header, data)
             elif stream.skip(padded) < size:
-                raise InputFileError(path, f"truncated FITS file (data of HDU {index} cut short)")
+                raise InputFileError(path, f"truncated FITS file (data of HDU {index} cut short)",
+                                     "unreadable")
             index += 1
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputFileError(path, _open_reason(path, exc)) from None
+        raise InputFileError(path, _open_reason(path, exc), "unreadable") from None
     finally:
         stream.close()
     missing = [n for n in sorted(names) if n not in found]
@@ -214,7 +260,7 @@ def _check_datasum(header: fits.Header, raw: bytes, path: Path, name: str) -> No
     recorded = str(header.get("DATASUM", "")).strip()
     if recorded and fits_datasum(raw) != int(recorded):
         raise InputFileError(path, f"FITS DATASUM mismatch in {name}: the data are corrupt, "
-                                   "or were changed without updating DATASUM")
+                                   "or were changed without updating DATASUM", "corrupt")
 
 
 def _next_header(stream: _Stream, path: Path, index: int) -> fits.Header | None:
@@ -224,44 +270,66 @@ def _next_header(stream: _Stream, path: Path, index: int) -> fits.Header | None:
         block = stream.read(FITS_BLOCK)
         if not block and not blocks:
             if index == 0:
-                raise InputFileError(path, "not a readable FITS file (empty)")
+                raise InputFileError(path, "not a readable FITS file (empty)", "unreadable")
             return None
         if len(block) < FITS_BLOCK:
-            raise InputFileError(path, f"truncated FITS file (header of HDU {index} cut short)")
+            raise InputFileError(path, f"truncated FITS file (header of HDU {index} cut short)",
+                                 "unreadable")
         if index == 0 and not blocks and not block.startswith(b"SIMPLE  ="):
-            raise InputFileError(path, "not a readable FITS file (no SIMPLE card at the start)")
+            raise InputFileError(path, "not a readable FITS file (no SIMPLE card at the start)",
+                                 "unreadable")
         blocks.append(block)
         if any(block[i:i + 8] == b"END     " for i in range(0, FITS_BLOCK, 80)):
             try:
                 return fits.Header.fromstring(b"".join(blocks).decode("ascii"))
             except (UnicodeDecodeError, ValueError) as exc:
                 raise InputFileError(path, f"not a readable FITS file (HDU {index} header: "
-                                           f"{exc})") from None
-    raise InputFileError(path, f"not a readable FITS file (HDU {index} header has no END)")
+                                           f"{exc})", "unreadable") from None
+    raise InputFileError(path, f"not a readable FITS file (HDU {index} header has no END)",
+                         "unreadable")
 
 
-def _data_layout(header: fits.Header, path: Path, name: str):
-    """(bytes, numpy shape, dtype) of an HDU's data unit."""
+def _data_layout(header: fits.Header, path: Path, name: str, checks: InputChecks):
+    """(bytes, numpy shape, dtype) of an HDU's data unit, refused when it claims more than
+    ``checks`` allow (an image of over ``max_channels`` x ``max_map_size`` squared, or over
+    ``max_hdu_bytes``), before anything is read."""
     try:
         bitpix, naxis = int(header["BITPIX"]), int(header["NAXIS"])
+        if not 0 <= naxis <= 999:
+            raise ValueError(f"NAXIS = {naxis}")
         axes = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
+        pcount, gcount = int(header.get("PCOUNT", 0)), int(header.get("GCOUNT", 1))
     except (KeyError, ValueError, TypeError) as exc:
         raise InputFileError(path, f"not a readable FITS file ({name}: bad BITPIX/NAXIS: "
-                                   f"{exc})") from None
+                                   f"{exc})", "unreadable") from None
     if bitpix not in _BITPIX:
-        raise InputFileError(path, f"not a readable FITS file ({name}: BITPIX {bitpix})")
+        raise InputFileError(path, f"not a readable FITS file ({name}: BITPIX {bitpix})",
+                             "unreadable")
     if naxis == 0:
         return 0, None, None
-    count = int(np.prod(axes, dtype=np.int64))
-    size = abs(bitpix) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0))
-                                                               + count)
+    if min(axes) < 0 or pcount < 0 or gcount < 0:
+        raise InputFileError(path, f"not a readable FITS file ({name}: negative size)",
+                             "unreadable")
     image = "XTENSION" not in header or str(header["XTENSION"]).strip() == "IMAGE"
+    claimed = " x ".join(map(str, reversed(axes)))
+    if image and (naxis > 3 or max(axes[:2]) > checks.max_map_size
+                  or (naxis == 3 and axes[2] > checks.max_channels)):
+        raise InputFileError(path, f"{name} claims a {claimed} image; a MaNGA map has at most "
+                             f"{checks.max_channels} channels of {checks.max_map_size} x "
+                             f"{checks.max_map_size} spaxels (checks.max_channels, "
+                             "checks.max_map_size)", "too_large")
+    size = abs(bitpix) // 8 * gcount * (pcount + int(np.prod(axes, dtype=object)))
+    if size > checks.max_hdu_bytes:
+        raise InputFileError(path, f"{name} claims {size} bytes of data ({claimed}, BITPIX "
+                             f"{bitpix}); at most {checks.max_hdu_bytes} are accepted "
+                             "(checks.max_channels, checks.max_map_size)", "too_large")
     return size, (tuple(reversed(axes)) if image else None), _BITPIX[bitpix]
 
 
 def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None = None,
               extension: Extension = "GFLUX", mask: MaskPolicy = "donotuse",
-              allow_critical: bool = False, nonfinite: NonFinite = "mask") -> Galaxy:
+              allow_critical: bool = False, nonfinite: NonFinite = "mask",
+              checks: InputChecks | None = None) -> Galaxy:
     """Read the emission-line maps of one MAPS file.
 
     Only the PRIMARY header and the three ``EMLINE_<extension>`` HDUs are read; channels are
@@ -275,6 +343,7 @@ def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None 
         mask: ``"donotuse"``, ``"strict"`` or a list of bit names.
         allow_critical: keep files whose DAPQUAL/DRP3QUAL has the CRITICAL bit.
         nonfinite: ``"mask"`` or ``"reject"`` NaN/Inf in unmasked spaxels.
+        checks: limits on what the file may claim, identifier rules (default: MaNGA's).
 
     Returns:
         A :class:`Galaxy` with flux/ivar/mask/good of shape (L, H, W).
@@ -287,12 +356,11 @@ def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None 
         raise ValueError(f"extension must be 'GFLUX' or 'SFLUX', got {extension!r}")
     bad_bits(mask)
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
+    check_regular_file(path)
     base = f"EMLINE_{extension}"
-    hdus = read_hdus(path, {"PRIMARY", base, f"{base}_IVAR", f"{base}_MASK"})
+    hdus = read_hdus(path, {"PRIMARY", base, f"{base}_IVAR", f"{base}_MASK"}, checks)
     try:
-        return _build(hdus, path, names, base, mask, allow_critical, nonfinite)
+        return _build(hdus, path, names, base, mask, allow_critical, nonfinite, checks)
     except (ValueError, TypeError) as exc:  # a header value of the wrong type
         raise InputFileError(path, f"bad header value ({exc})") from None
 
@@ -305,7 +373,19 @@ def _open_reason(path: Path, exc: Exception) -> str:
     return f"not a readable FITS file ({text})"
 
 
-def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite) -> Galaxy:
+def check_regular_file(path: Path) -> None:
+    """Raise ``InputFileError`` unless ``path`` is a regular file (following links)."""
+    what = describe_path(path)
+    if what == "missing":
+        raise InputFileError(path, "file not found", "missing")
+    if what == "a dangling symbolic link":
+        raise InputFileError(path, "dangling symbolic link (its target does not exist)",
+                             "missing")
+    if what != "a file":
+        raise InputFileError(path, f"not a regular file: it is {what}", "not_file")
+
+
+def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite, checks) -> Galaxy:
     primary = hdus["PRIMARY"][0]
     dapqual, drp3qual = _int_or_none(primary, "DAPQUAL"), _int_or_none(primary, "DRP3QUAL")
     for word, value in (("DAPQUAL", dapqual), ("DRP3QUAL", drp3qual)):
@@ -314,15 +394,15 @@ def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite) -> G
     check_quality(path, dapqual, drp3qual, allow_critical)
 
     ext_names = (base, f"{base}_IVAR", f"{base}_MASK")
-    channels = channel_names(hdus[base][0])
+    channels = channel_names(hdus[base][0], path)
     for name in ext_names[1:]:
-        other = channel_names(hdus[name][0])
+        other = channel_names(hdus[name][0], path)
         if other and other != channels:
             raise InputFileError(path, f"channel names of {name} differ from {base}")
     absent = [n for n in names if n not in channels]
     if absent:
         raise InputFileError(path, f"line(s) {', '.join(absent)} not in {base} (channels: "
-                                   f"{', '.join(channels) or 'none'})")
+                                   f"{', '.join(channels) or 'none'})", "lines")
     flux, ivar, mask = (hdus[name][1] for name in ext_names)
     for name, arr in zip(ext_names, (flux, ivar, mask), strict=True):
         if arr is None or arr.ndim != 3:
@@ -343,7 +423,7 @@ def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite) -> G
               if "CRPIX1" in header and "CRPIX2" in header else ((ny - 1) / 2, (nx - 1) / 2))
     plateifu = str(primary.get("PLATEIFU", "")).strip()
     if not plateifu:
-        raise InputFileError(path, "primary header has no PLATEIFU keyword")
+        raise InputFileError(path, "primary header has no PLATEIFU keyword", "identity")
     meta = {
         "plateifu": plateifu,
         "mangaid": str(primary.get("MANGAID", "")).strip(),
@@ -363,4 +443,4 @@ def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite) -> G
         "source": str(path),
     }
     return galaxy_from_arrays(path, names, flux[idx], ivar[idx], mask[idx], meta, center,
-                              mask_policy, nonfinite)
+                              mask_policy, nonfinite, checks)

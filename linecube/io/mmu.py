@@ -21,8 +21,16 @@ import numpy as np
 from linecube.atomic import atomic_path
 from linecube.bits import DAPPIXMASK
 from linecube.errors import InputFileError
+from linecube.io.checks import InputChecks
 from linecube.io.galaxy import Galaxy
-from linecube.io.maps import Extension, MaskPolicy, NonFinite, bad_bits, galaxy_from_arrays
+from linecube.io.maps import (
+    Extension,
+    MaskPolicy,
+    NonFinite,
+    bad_bits,
+    check_regular_file,
+    galaxy_from_arrays,
+)
 from linecube.lines import resolve_lines
 
 MMU_SIZE = 96
@@ -89,8 +97,8 @@ def write_mmu(path: str | Path, galaxies: Iterable[Galaxy], release: str = "DR17
 
 def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None = None,
              extension: Extension = "GFLUX", mask: MaskPolicy = "donotuse",
-             nonfinite: NonFinite = "mask",
-             errors: list[tuple[str, str]] | None = None) -> Iterator[Galaxy]:
+             nonfinite: NonFinite = "mask", errors: list[tuple[str, str, str]] | None = None,
+             checks: InputChecks | None = None) -> Iterator[Galaxy]:
     """Yield one :class:`Galaxy` per observation group of an MMU MaNGA HDF5 file.
 
     Maps stay at 96x96 with the IFU centre at (47.5, 47.5); the padding is DONOTUSE and so is
@@ -98,9 +106,9 @@ def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None =
 
     Args:
         path: an ``.hdf5``/``.h5`` file.
-        lines, extension, mask, nonfinite: as :func:`linecube.io.maps.read_maps`.
+        lines, extension, mask, nonfinite, checks: as :func:`linecube.io.maps.read_maps`.
         errors: if given, a galaxy that fails validation is recorded as
-            ``("<path>#<plateifu>", reason)`` and skipped; otherwise it raises.
+            ``("<path>#<plateifu>", reason, kind)`` and skipped; otherwise it raises.
 
     Raises:
         InputFileError: not HDF5, no observation groups, or (without ``errors``) a group
@@ -109,12 +117,12 @@ def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None =
     names = resolve_lines(lines)
     bad_bits(mask)
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
+    checks = InputChecks() if checks is None else checks
+    check_regular_file(path)
     try:
         hdf = h5py.File(path, "r")
     except OSError as exc:
-        raise InputFileError(path, f"not a readable HDF5 file ({exc})") from None
+        raise InputFileError(path, f"not a readable HDF5 file ({exc})", "unreadable") from None
     with hdf:
         groups = [k for k in hdf if isinstance(hdf[k], h5py.Group)]
         if not groups:
@@ -122,14 +130,14 @@ def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None =
                                        "plate-IFU with a 'maps' table)")
         for key in groups:
             try:
-                yield _read_group(path, hdf[key], key, names, extension, mask, nonfinite)
+                yield _read_group(path, hdf[key], key, names, extension, mask, nonfinite, checks)
             except InputFileError as exc:
                 if errors is None:
                     raise
-                errors.append((f"{path}#{key}", exc.reason))
+                errors.append((f"{path}#{key}", exc.reason, exc.kind))
 
 
-def _read_group(path, grp, key, names, extension, mask_policy, nonfinite) -> Galaxy:
+def _read_group(path, grp, key, names, extension, mask_policy, nonfinite, checks) -> Galaxy:
     where = f"group {key}"
     if "maps" not in grp:
         raise InputFileError(path, f"{where}: no 'maps' dataset")
@@ -138,13 +146,21 @@ def _read_group(path, grp, key, names, extension, mask_policy, nonfinite) -> Gal
     missing = [c for c in ("label", "array", "ivar", "mask") if c not in fields]
     if missing:
         raise InputFileError(path, f"{where}: 'maps' lacks column(s) {', '.join(missing)}")
+    image = maps.dtype["array"].shape
+    if maps.ndim != 1 or maps.shape[0] > checks.max_channels or len(image) != 2 \
+            or max(image) > checks.max_map_size:
+        raise InputFileError(path, f"{where}: 'maps' claims {maps.shape} rows of {image} "
+                             f"images; at most {checks.max_channels} rows of "
+                             f"{checks.max_map_size} x {checks.max_map_size} are accepted "
+                             "(checks.max_channels, checks.max_map_size)", "too_large")
     labels = [bytes(v).decode().strip() for v in maps.fields("label")[:]]
     row_of = {lab: i for i, lab in enumerate(labels)}
     wanted = [mmu_label(extension, n) for n in names]
     absent = [n for n, lab in zip(names, wanted, strict=True) if lab not in row_of]
     if absent:
         raise InputFileError(path, f"{where}: line(s) {', '.join(absent)} not in 'maps' "
-                                   f"(no labels {', '.join(mmu_label(extension, n) for n in absent)})")
+                                   f"(no labels {', '.join(mmu_label(extension, n) for n in absent)})",
+                             "lines")
     idx = np.array([row_of[lab] for lab in wanted])
     order = np.argsort(idx)
     rows = maps[idx[order].tolist()]
@@ -174,4 +190,4 @@ def _read_group(path, grp, key, names, extension, mask_policy, nonfinite) -> Gal
         "release": "dr17", "extension": extension, "source": f"{path}#{key}",
     }
     return galaxy_from_arrays(path, names, flux, ivar, mask.astype(np.int64).astype(np.int32),
-                              meta, ((ny - 1) / 2, (nx - 1) / 2), mask_policy, nonfinite)
+                              meta, ((ny - 1) / 2, (nx - 1) / 2), mask_policy, nonfinite, checks)

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from linecube.bits import bit_value
 from linecube.config import StrictModel
 from linecube.errors import ConfigError
+from linecube.io.checks import InputChecks
 from linecube.lines import resolve_lines
 
 
@@ -32,6 +33,9 @@ class PreprocessConfig(StrictModel):
         stretch: ``asinh``, ``log`` or ``linear``, applied to flux / scale.
         softening: the stretch's softening ``a``: ``asinh(u / a) / asinh(1 / a)`` or
             ``log10(1 + u / a) / log10(1 + 1 / a)``; both map u = 1 (the scale) to 1.
+        checks: limits on what a file may claim and the identifier rules
+            (:class:`linecube.io.checks.InputChecks`); they decide which files are read, not
+            how, so they are not part of a store's settings.
     """
 
     lines: str | list[str] = "mantha19"
@@ -46,6 +50,7 @@ class PreprocessConfig(StrictModel):
     norm_percentile: float = Field(99.0, gt=0, le=100)
     stretch: Literal["asinh", "log", "linear"] = "asinh"
     softening: float = Field(0.01, gt=0)
+    checks: InputChecks = Field(default_factory=InputChecks)
 
     @field_validator("lines")
     @classmethod

@@ -12,7 +12,7 @@ import pandas as pd
 
 from linecube.errors import InputFileError
 from linecube.io.galaxy import Galaxy
-from linecube.io.maps import channel_names, read_hdus, read_maps
+from linecube.io.maps import channel_names, check_regular_file, read_hdus, read_maps
 from linecube.io.mmu import read_mmu
 from linecube.lines import DR17_LINES
 from linecube.preprocess.prepare import MAPS_SUFFIXES, MMU_SUFFIXES
@@ -66,10 +66,9 @@ def inspect_file(path: str | Path, extension: str = "GFLUX", mask="donotuse") ->
 
 
 def _maps_lines(path: Path, extension: str) -> list[str]:
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
+    check_regular_file(path)
     header, _ = read_hdus(path, {f"EMLINE_{extension}"})[f"EMLINE_{extension}"]
-    lines = [n for n in channel_names(header) if n in _KNOWN]
+    lines = [n for n in channel_names(header, path) if n in _KNOWN]
     if not lines:
         raise InputFileError(path, f"EMLINE_{extension} names no known emission line")
     return lines

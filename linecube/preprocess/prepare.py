@@ -72,7 +72,7 @@ def preprocess(galaxy: Galaxy, cfg: PreprocessConfig) -> Prepared:
         raise InputFileError(source, f"galaxy lines {galaxy.lines} differ from the "
                                      f"configured {cfg.line_names}")
     if not galaxy.good.any():
-        raise InputFileError(source, "every spaxel is masked in all requested lines")
+        raise InputFileError(source, "every spaxel is masked in all requested lines", "no_data")
     size = cfg.size
     factor = 1.0 if cfg.pixel_scale is None else cfg.pixel_scale / NATIVE_SCALE
     offset = window_offset(galaxy.center, size)
@@ -85,11 +85,12 @@ def preprocess(galaxy: Galaxy, cfg: PreprocessConfig) -> Prepared:
                                     factor, cfg.min_coverage)
     lost = 1.0 - (galaxy.good & _inside(galaxy, size, factor)).sum() / galaxy.good.sum()
     if not good.any():
-        raise InputFileError(source, f"no good spaxel within the {size}x{size} window")
+        raise InputFileError(source, f"no good spaxel within the {size}x{size} window",
+                             "no_data")
     scale = galaxy_scale(flux, good, galaxy.lines, cfg)
     if not np.isfinite(scale) or scale <= 0:
         raise InputFileError(source, "no positive flux to set the normalisation scale "
-                                     f"(percentile {cfg.norm_percentile} = {scale})")
+                                     f"(percentile {cfg.norm_percentile} = {scale})", "no_data")
     u = flux.astype(np.float64) / scale
     in_domain = stretch_domain(u, cfg.stretch, cfg.softening)
     n_out = int((good & ~in_domain).sum())
@@ -143,27 +144,29 @@ def invert(x: np.ndarray, scale: float | dict[str, Any], cfg: PreprocessConfig) 
 
 
 def read_file(path: str | Path, cfg: PreprocessConfig,
-              rejections: list[tuple[str, str]] | None = None) -> list[Galaxy]:
+              rejections: list[tuple[str, str, str]] | None = None) -> list[Galaxy]:
     """Read the galaxies of a MAPS (.fits, .fits.gz) or MMU (.hdf5, .h5) file with ``cfg``."""
     name = Path(path).name.lower()
     if name.endswith(MAPS_SUFFIXES):
         return [read_maps(path, lines=cfg.line_names, extension=cfg.extension, mask=cfg.mask,
-                          allow_critical=cfg.allow_critical, nonfinite=cfg.nonfinite)]
+                          allow_critical=cfg.allow_critical, nonfinite=cfg.nonfinite,
+                          checks=cfg.checks)]
     if name.endswith(MMU_SUFFIXES):
         return list(read_mmu(path, lines=cfg.line_names, extension=cfg.extension,
-                             mask=cfg.mask, nonfinite=cfg.nonfinite, errors=rejections))
+                             mask=cfg.mask, nonfinite=cfg.nonfinite, errors=rejections,
+                             checks=cfg.checks))
     raise InputFileError(path, "unknown file type (expected .fits, .fits.gz, .hdf5 or .h5)")
 
 
 def prepare_file(path: str | Path, cfg: PreprocessConfig,
-                 rejections: list[tuple[str, str]] | None = None) -> list[Prepared]:
+                 rejections: list[tuple[str, str, str]] | None = None) -> list[Prepared]:
     """Read and preprocess every galaxy of one file.
 
     Args:
         path: a MAPS file (one galaxy) or an MMU HDF5 file (many).
         cfg: reading and tensor options.
         rejections: if given, a galaxy of a multi-galaxy file that fails is appended as
-            ``(source, reason)`` and skipped; otherwise the first failure raises.
+            ``(source, reason, kind)`` and skipped; otherwise the first failure raises.
 
     Raises:
         InputFileError: the file (or, without ``rejections``, one of its galaxies) is unusable.
@@ -175,5 +178,5 @@ def prepare_file(path: str | Path, cfg: PreprocessConfig,
         except InputFileError as exc:
             if rejections is None or not Path(path).name.lower().endswith(MMU_SUFFIXES):
                 raise
-            rejections.append((galaxy.meta["source"], exc.reason))
+            rejections.append((galaxy.meta["source"], exc.reason, exc.kind))
     return out

@@ -9,6 +9,11 @@ Because the catalogue is the commit record and results are committed in input or
 killed at any point and resumed leaves the same store (same rows, same order, same arrays) as an
 uninterrupted run over the same inputs. Files already in the store (same path, size and
 modification time, or the same checksum) are skipped, so re-running is idempotent.
+
+One galaxy is kept per PLATEIFU: files claiming the same PLATEIFU (read from their primary
+headers first) are processed best first (:func:`preferred_order`), and the writer rejects
+every later one as a duplicate of the file kept. Every rejection carries a kind
+(:data:`linecube.errors.REASON_KINDS`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ import numpy as np
 import pandas as pd
 
 from linecube.errors import ConfigError, InputFileError
+from linecube.io.checks import InputChecks, file_name_plateifu
+from linecube.io.maps import check_regular_file, read_hdus
 from linecube.preprocess.config import PreprocessConfig
+from linecube.preprocess.prepare import MAPS_SUFFIXES
 from linecube.store.store import ARRAYS, REJECTION_COLUMNS, Store, StoreMeta
 
 INPUT_SUFFIXES = (".fits", ".fits.gz", ".hdf5", ".h5")
@@ -45,7 +53,9 @@ class FileOutcome:
         checksum: SHA-256 of the file's bytes (empty if the file could not be read).
         prepared: the galaxies of the file (``Prepared`` objects), if ``status == "prepared"``.
         reason: why the file was rejected.
-        galaxy_rejections: ``(source, reason)`` of galaxies of a multi-galaxy file that failed.
+        kind: the category of ``reason`` (:data:`linecube.errors.REASON_KINDS`).
+        galaxy_rejections: ``(source, reason, kind)`` of galaxies of a multi-galaxy file that
+            failed.
         stat: ``(size in bytes, modification time in ns)`` of the file when it was hashed.
         peak_rss_mb: peak resident memory of the worker process so far.
         cpu_s: CPU seconds the worker spent on this file.
@@ -56,7 +66,8 @@ class FileOutcome:
     checksum: str = ""
     prepared: list[Any] = field(default_factory=list)
     reason: str = ""
-    galaxy_rejections: list[tuple[str, str]] = field(default_factory=list)
+    kind: str = ""
+    galaxy_rejections: list[tuple[str, ...]] = field(default_factory=list)
     stat: tuple[int, int] = (0, 0)
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
@@ -72,7 +83,8 @@ class IngestReport:
         ingested_files: files whose galaxies were appended in this run.
         ingested: galaxies appended in this run.
         skipped: files skipped because they are already in the store.
-        rejections: ``(file, reason)`` of every rejection in this run.
+        rejections: ``(file, reason)`` of every rejection in this run (the rejection table
+            also holds each one's ``kind``).
         peak_worker_rss_mb: largest peak resident memory reported by a worker.
         worker_cpu_s: CPU seconds the workers spent on the files of this run.
         seconds: wall-clock duration of the run.
@@ -116,7 +128,8 @@ class IngestReport:
 
 
 # ------------------------------------------------------------------------- inputs
-def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
+def expand_inputs(inputs: Iterable[str | Path]
+                  ) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Turn files, directories and text file lists into a sorted list of input files.
 
     A directory is searched recursively for ``*.fits``, ``*.fits.gz``, ``*.hdf5`` and ``*.h5``.
@@ -125,17 +138,18 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[str], list[tuple[s
 
     Returns:
         The absolute paths of the input files (sorted, without duplicates), and
-        ``(path, reason)`` for inputs that do not exist.
+        ``(path, reason, kind)`` for inputs that cannot be read as files: missing, dangling
+        or looping links, FIFOs and devices (found in a folder or named directly).
     """
     files: set[str] = set()
-    missing: list[tuple[str, str]] = []
+    unusable: list[tuple[str, str, str]] = []
 
     def add(path: Path, from_list: Path | None = None) -> None:
         path = Path(os.path.abspath(path))
         if path.is_dir():
             for found in path.rglob("*"):
-                if found.is_file() and found.name.endswith(INPUT_SUFFIXES):
-                    files.add(str(found))
+                if found.name.endswith(INPUT_SUFFIXES) and not found.is_dir():
+                    add(found)
         elif path.is_file():
             if from_list is None and not path.name.endswith(INPUT_SUFFIXES):
                 for entry in _read_list(path):
@@ -143,12 +157,15 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[str], list[tuple[s
             else:
                 files.add(str(path))
         else:
-            where = f" (listed in {from_list})" if from_list else ""
-            missing.append((str(path), f"file not found{where}"))
+            try:
+                check_regular_file(path)
+            except InputFileError as exc:
+                where = f" (listed in {from_list})" if from_list else ""
+                unusable.append((str(path), f"{exc.reason}{where}", exc.kind))
 
     for item in inputs:
         add(Path(item))
-    return sorted(files), missing
+    return sorted(files), sorted(unusable)
 
 
 def _read_list(path: Path) -> list[Path]:
@@ -189,21 +206,23 @@ def process_file(path: str, cfg: PreprocessConfig, prepare: Callable,
         checksum = sha256_file(path)
     except OSError as exc:
         return FileOutcome(path, "rejected", reason=f"cannot read file: {exc.strerror or exc}",
-                           peak_rss_mb=_peak_rss_mb(), cpu_s=time.process_time() - cpu)
+                           kind="unreadable", peak_rss_mb=_peak_rss_mb(),
+                           cpu_s=time.process_time() - cpu)
     stat = (st.st_size, st.st_mtime_ns)
     if checksum in known:
         return FileOutcome(path, "present", checksum, stat=stat, peak_rss_mb=_peak_rss_mb(),
                            cpu_s=time.process_time() - cpu)
-    galaxy_rejections: list[tuple[str, str]] = []
+    galaxy_rejections: list[tuple[str, ...]] = []
     try:
         prepared = list(prepare(path, cfg, galaxy_rejections))
         reason = "" if prepared or galaxy_rejections else "the file holds no galaxy"
+        kind = "" if reason == "" else "no_data"
     except InputFileError as exc:
-        prepared, reason = [], exc.reason
+        prepared, reason, kind = [], exc.reason, exc.kind
     except Exception as exc:  # recorded as a rejection, with its type and message
-        prepared, reason = [], f"unexpected {type(exc).__name__}: {exc}"
+        prepared, reason, kind = [], f"unexpected {type(exc).__name__}: {exc}", "unexpected"
     status = "prepared" if prepared else "rejected"
-    return FileOutcome(path, status, checksum, prepared, reason, galaxy_rejections, stat,
+    return FileOutcome(path, status, checksum, prepared, reason, kind, galaxy_rejections, stat,
                        _peak_rss_mb(), time.process_time() - cpu)
 
 
@@ -211,12 +230,45 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def file_identity(path: str, checks: InputChecks) -> tuple[str, int, bool] | None:
+    """``(header PLATEIFU, DAPQUAL, file name agrees)`` of a MAPS file from its primary header
+    alone, or None (not a MAPS file, or unreadable: the full read says why)."""
+    if not path.lower().endswith(MAPS_SUFFIXES):
+        return None
+    try:
+        header = read_hdus(path, {"PRIMARY"}, checks)["PRIMARY"][0]
+        plateifu = str(header.get("PLATEIFU", "")).strip()
+        dapqual = int(header.get("DAPQUAL", 0))
+    except (InputFileError, ValueError, TypeError):
+        return None
+    return plateifu, dapqual, file_name_plateifu(path) == plateifu
+
+
+def preferred_order(files: list[str], identities: list[tuple[str, int, bool] | None]
+                    ) -> list[str]:
+    """``files`` with each group of files claiming one PLATEIFU reordered, within the places
+    the group holds, best first: the file whose MaNGA file name agrees with its header, then
+    the lower DAPQUAL, then path order. The writer keeps the first of a PLATEIFU that is
+    ingested, so this is the duplicate rule (docs/ingest.md); the order stays deterministic."""
+    groups: dict[str, list[int]] = {}
+    for i, ident in enumerate(identities):
+        if ident is not None:
+            groups.setdefault(ident[0], []).append(i)
+    out = list(files)
+    for places in groups.values():
+        best = sorted(places, key=lambda i: (not identities[i][2], identities[i][1], i))
+        for place, i in zip(places, best, strict=True):
+            out[place] = files[i]
+    return out
+
+
 # ------------------------------------------------------------------------- client side
 def store_meta(cfg: PreprocessConfig) -> StoreMeta:
     """The store metadata of a preprocessing config (a line preset is stored as its names)."""
     lines = list(cfg.line_names)
     return StoreMeta(lines=lines, size=cfg.size,
-                     preprocess={**cfg.model_dump(mode="json"), "lines": lines})
+                     preprocess={**cfg.model_dump(mode="json", exclude={"checks"}),
+                                 "lines": lines})
 
 
 @contextmanager
@@ -277,11 +329,11 @@ class _Writer:
             self.report.skipped += 1
             self.decided.add(out.path)
             return
-        for source, reason in out.galaxy_rejections:
-            self.reject(source, reason)
+        for source, reason, *kind in out.galaxy_rejections:
+            self.reject(source, reason, kind[0] if kind else "format")
         if out.status == "rejected":
             if out.reason:
-                self.reject(out.path, out.reason)
+                self.reject(out.path, out.reason, out.kind)
             else:
                 self.decided.add(out.path)
             return
@@ -293,11 +345,11 @@ class _Writer:
             source = str(prep.row.get("source", out.path))
             if prep.x.shape != expected:
                 self.reject(source, f"{plateifu}: preprocessed shape {prep.x.shape} differs "
-                            f"from the store's {expected}")
+                            f"from the store's {expected}", "format")
                 continue
             if plateifu in self.plateifus:
                 self.reject(source, f"duplicate PLATEIFU {plateifu} (already in the store "
-                            f"from {self.plateifus[plateifu]})")
+                            f"from {self.plateifus[plateifu]})", "duplicate")
                 continue
             row = {"source": out.path, **prep.row, "file": out.path, "checksum": out.checksum,
                    "file_bytes": out.stat[0], "file_mtime_ns": out.stat[1]}
@@ -314,9 +366,9 @@ class _Writer:
                 or time.monotonic() - self.last_commit > self.commit_interval_s):
             self.commit()
 
-    def reject(self, path: str, reason: str) -> None:
+    def reject(self, path: str, reason: str, kind: str) -> None:
         self.decided.add(path)
-        self.new_rejections.append((path, reason))
+        self.new_rejections.append((path, reason, kind))
         self.report.rejections.append((path, reason))
 
     def commit(self) -> None:
@@ -378,7 +430,7 @@ def ingest(inputs: Iterable[str | Path], store_path: str | Path,
                        max_in_flight=max_in_flight)
 
 
-def _ingest(store: Store, files: list[str], missing: list[tuple[str, str]],
+def _ingest(store: Store, files: list[str], missing: list[tuple[str, str, str]],
             cfg: PreprocessConfig, prepare: Callable, start: float, *, scheduler: Any,
             workers: int | None, progress: bool, processes: bool, batch_size: int,
             commit_interval_s: float, max_in_flight: int | None) -> IngestReport:
@@ -387,8 +439,8 @@ def _ingest(store: Store, files: list[str], missing: list[tuple[str, str]],
     store.discard_uncommitted()
     report = IngestReport(store=store.path, files=len(files) + len(missing))
     writer = _Writer(store, report, batch_size, commit_interval_s)
-    for path, reason in missing:
-        writer.reject(path, reason)
+    for path, reason, kind in missing:
+        writer.reject(path, reason, kind)
 
     unchanged = _unchanged_files(files, store.catalogue)
     todo = [path for path in files if path not in unchanged]
@@ -472,6 +524,8 @@ def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable,
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     window = max_in_flight or 4 * n_workers
+    todo = preferred_order(todo, client.gather(client.map(
+        file_identity, todo, checks=cfg.checks, pure=False)))
     [known] = client.scatter([frozenset(writer.checksums)], broadcast=True)
     index: dict[str, int] = {}
     done: dict[int, FileOutcome] = {}
@@ -492,7 +546,7 @@ def _run(client: Any, todo: list[str], cfg: PreprocessConfig, prepare: Callable,
         try:
             done[i] = fut.result()
         except Exception as exc:  # the worker died on this file: reject it, go on
-            done[i] = FileOutcome(todo[i], "rejected",
+            done[i] = FileOutcome(todo[i], "rejected", kind="unexpected",
                                   reason=f"worker failed: {type(exc).__name__}: {exc}")
         fut.release()
         while next_commit in done:

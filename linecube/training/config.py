@@ -157,4 +157,5 @@ def load_train_config(config: str | Path, overrides: dict[str, Any] | None = Non
         data = read_mapping(path)
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
-    return validate(TrainConfig, none_strings(TrainConfig, data), source=str(path))
+    return validate(TrainConfig, none_strings(TrainConfig, data), source=str(path),
+                    overrides=overrides or {}, override_source="-o")

@@ -41,6 +41,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from linecube.errors import ConfigError, InputFileError, LinecubeError
 from linecube.models.numerics import check_bf16_convolutions
+from linecube.outdir import claim_output_dir
 from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
 from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
@@ -187,6 +188,19 @@ def _resume_config(run_dir: Path, config: TrainConfig | None) -> TrainConfig:
     return config
 
 
+def check_checkpoint(path: Path) -> None:
+    """Raise ``InputFileError`` unless ``path`` loads as plain tensors and containers
+    (``weights_only``: a pickled object is refused, never run)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ...: all mean unusable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(path, f"not a checkpoint linecube can load safely ({first}); "
+                             "start a new run, or restore the file") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise InputFileError(path, "not a Lightning checkpoint (no state_dict)")
+
+
 def _saved_store_meta(run_dir: Path) -> StoreMeta:
     path = run_dir / "store.json"
     try:
@@ -251,6 +265,7 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
     if resume:
         if not last.is_file():
             raise InputFileError(run_dir, "nothing to resume: checkpoints/last.ckpt not found")
+        check_checkpoint(last)  # before anything in the run directory is rewritten
         config = _resume_config(run_dir, config)
     else:
         if config is None:
@@ -258,6 +273,7 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
         if (run_dir / "config.json").exists() or last.exists():
             raise InputFileError(run_dir, "already holds a training run; continue it with "
                                  "--resume or choose another output directory")
+        claim_output_dir(run_dir, "run")
     L.seed_everything(config.trainer.seed, workers=False, verbose=False)
     d = config.data
     datamodule = StoreDataModule(store, batch_size=d.batch_size, workers=d.workers,

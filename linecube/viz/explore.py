@@ -33,6 +33,7 @@ from PIL import Image
 from linecube import __version__
 from linecube.analysis.similar import NeighbourIndex
 from linecube.errors import ConfigError, InputFileError
+from linecube.outdir import claim_output_dir
 from linecube.viz.figures import (
     BPT_COLOURS,
     MASKED_COLOUR,
@@ -58,7 +59,8 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
 
     Args:
         analysis_dir: an analysis directory with ``umap_x``/``umap_y`` and ``latents.zarr``.
-        out: the page directory (created; files of an earlier build are replaced).
+        out: the page directory: new, empty, or an earlier explorer (its files are replaced);
+            anything else is refused (:func:`linecube.outdir.claim_output_dir`).
         k: nearest neighbours (in latent space) listed for each galaxy.
         labels: optional label table whose classes can colour and filter the scatter; see
             :func:`linecube.viz.results.read_labels`.
@@ -83,10 +85,9 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
         raise ConfigError(f"panel_size must be at least 4 pixels, got {panel_size}")
     if thumb_line not in results.lines:
         raise ConfigError(f"thumb_line {thumb_line!r} is not one of the lines {results.lines}")
-    out = Path(out)
-    if (out / "data.js").is_file():  # an earlier build: drop its images, which may be stale
-        for folder in ("galaxies", "thumbs"):
-            shutil.rmtree(out / folder, ignore_errors=True)
+    out = claim_output_dir(out, "explorer")
+    for folder in ("galaxies", "thumbs"):  # images of an earlier build may be stale
+        shutil.rmtree(out / folder, ignore_errors=True)
     (out / "galaxies").mkdir(parents=True, exist_ok=True)
     (out / "thumbs").mkdir(exist_ok=True)
     neighbours, distances = nearest_neighbours(results.latents(), k)

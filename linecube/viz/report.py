@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from linecube import __version__
+from linecube.outdir import claim_output_dir
 from linecube.viz import figures
 from linecube.viz.explore import write_page_file
 from linecube.viz.results import AnalysisResults
@@ -34,7 +35,8 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
 
     Args:
         analysis_dir: an analysis directory (see ``docs/analysis.md``).
-        out: the report directory (created; existing figures are replaced).
+        out: the report directory: new, empty, or an earlier report (its figures are replaced);
+            anything else is refused (:func:`linecube.outdir.claim_output_dir`).
         top: how many of the most anomalous galaxies get a full panel.
         labels: optional label table (PLATEIFU or MANGAID column) whose classes colour the
             figures; see :func:`linecube.viz.results.read_labels`.
@@ -49,7 +51,7 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
 
     matplotlib.use("Agg")
     results = AnalysisResults.open(analysis_dir, labels, label_columns)
-    out = Path(out)
+    out = claim_output_dir(out, "report")
     fig_dir = out / "figures"
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, html)
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from linecube.analysis.bpt import BPT_NAMES
 from linecube.analysis.labels import AGN_VAC_FLAGS, find_column, id_column, read_table
@@ -194,14 +193,7 @@ class AnalysisResults:
     # ------------------------------------------------------------------ arrays
     def _array(self, name: str, key: str):
         if name not in self._arrays:
-            location = self.path / name
-            if not location.exists():
-                self._arrays[name] = None
-            else:
-                try:
-                    self._arrays[name] = zarr.open_group(location, mode="r")[key]
-                except (KeyError, FileNotFoundError, ValueError) as exc:
-                    raise InputFileError(location, f"no array {key!r}: {exc}") from None
+            self._arrays[name] = AnalysisDir(self.path).array(name, key, required=False)
         return self._arrays[name]
 
     def latents(self) -> np.ndarray:

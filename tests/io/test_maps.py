@@ -1,4 +1,5 @@
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -265,3 +266,48 @@ def test_corrupt_data_is_caught_by_datasum(maps_file, name):
     with pytest.raises(InputFileError, match="DATASUM mismatch in EMLINE_GFLUX") as err:
         read_maps(path)
     assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize(("ivar", "reason"), [
+    (np.nan, "every unmasked spaxel has NaN or Inf flux or ivar in all requested lines"),
+    (0.0, "every unmasked spaxel has ivar = 0 (no measurement) in all requested lines")])
+def test_no_usable_spaxel_says_why(maps_file, ivar, reason):
+    arrays = fake_maps_arrays()
+    arrays["EMLINE_GFLUX_IVAR"][:] = ivar
+    with pytest.raises(InputFileError, match=re.escape(reason)) as err:
+        read_maps(maps_file(maps=arrays))
+    assert err.value.kind == "no_data"
+
+
+def test_duplicated_channel_name_is_refused(tmp_path):
+    path = tmp_path / "m.fits"
+    write_maps(path, fake_maps_arrays(), {"PLATEIFU": "8485-1901"})
+    with fits.open(path) as hdul:
+        hdul["EMLINE_GFLUX"].header["C23"] = "Ha-6564"
+        hdul.writeto(path, overwrite=True, checksum=True)
+    with pytest.raises(InputFileError, match="EMLINE_GFLUX names channel Ha-6564 twice "
+                       "\\(C23 and C24\\)"):
+        read_maps(path)
+
+
+@pytest.mark.parametrize(("header", "reason"), [
+    ({"PLATEIFU": "../../etc/x"}, "invalid PLATEIFU '../../etc/x'"),
+    ({"PLATEIFU": "<script>"}, "invalid PLATEIFU '<script>'"),
+    ({"MANGAID": "SDSS_x" * 4}, "invalid MANGAID"),
+])
+def test_identifiers_follow_manga_patterns_unless_generic(maps_file, header, reason):
+    from linecube.io.checks import InputChecks
+
+    path = maps_file(header=header)
+    with pytest.raises(InputFileError, match=re.escape(reason)) as err:
+        read_maps(path)
+    assert err.value.kind == "identity"
+    if "<" not in str(header) and "/" not in str(header):
+        assert read_maps(path, checks=InputChecks(ids="generic"))
+
+
+def test_file_name_and_header_must_agree(maps_file):
+    path = maps_file(name="manga-7443-12703-MAPS-HYB10-MILESHC-MASTARSSP.fits.gz")
+    with pytest.raises(InputFileError, match="the file name says 7443-12703 but the header "
+                       "PLATEIFU is 8485-1901"):
+        read_maps(path)

@@ -81,7 +81,8 @@ def test_errors_list_records_bad_groups_and_continues(maps_file, tmp_path):
     errors = []
     got = list(read_mmu(path, lines="strong", errors=errors))
     assert [g.plateifu for g in got] == ["8485-1902"]
-    assert errors == [(f"{path}#8485-1901", "every spaxel is masked in all requested lines")]
+    assert errors == [(f"{path}#8485-1901", "every spaxel is masked in all requested lines",
+                       "no_data")]
 
 
 def test_float32_mask_keeps_donotuse(maps_file, tmp_path):

@@ -60,7 +60,8 @@ def test_expand_inputs(tmp_path):
     listing = write(tmp_path / "list.txt", f"# files\nc.fits\n\n{a}\nmissing.fits\n")
     files, missing = expand_inputs([tmp_path / "d", listing, c])
     assert files == sorted(map(str, [a, b, c]))
-    assert missing == [(str(tmp_path / "missing.fits"), f"file not found (listed in {listing})")]
+    assert missing == [(str(tmp_path / "missing.fits"), f"file not found (listed in {listing})",
+                        "missing")]
 
 
 def test_ingest_rejects_and_is_idempotent(tmp_path, client):
@@ -154,8 +155,8 @@ def test_rejections_table_is_parquet(tmp_path, client):
     write(tmp_path / "h.fits", "1-1 1.0")
     run([tmp_path], tmp_path / "store", client)
     table = pd.read_parquet(tmp_path / "store" / "rejections.parquet")
-    assert list(table.columns) == ["file", "reason"]
-    assert table.values.tolist() == [[str(tmp_path / "g.fits"), "truncated gzip"]]
+    assert list(table.columns) == ["file", "reason", "kind"]
+    assert table.values.tolist() == [[str(tmp_path / "g.fits"), "truncated gzip", "format"]]
     assert not [n for n in os.listdir(tmp_path / "store") if n.endswith(".tmp")]
 
 

@@ -44,7 +44,8 @@
   }
   function csvCell(value) {
     let s = String(value);
-    if (/^[=+@\t\r]/.test(s)) s = "'" + s; // keep spreadsheets from running it as a formula
+    // keep spreadsheets from running text as a formula (numbers such as -0.5 stay numbers)
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
   function marksCsv() {
