@@ -73,14 +73,57 @@ def test_agn_vac_layout(scored, store, tmp_path):
 
 def test_a_known_ranking_gives_known_metrics(scored, store, tmp_path):
     cat = pd.read_parquet(scored / "catalogue.parquet")
-    top = cat.sort_values("rank")["plateifu"].head(2).tolist()
+    ranked = cat.sort_values("rank")["plateifu"].tolist()
+    positives = [ranked[0], ranked[2], ranked[5]]  # ranks 1, 3 and 6 of 24
     labels = tmp_path / "labels.csv"
-    pd.DataFrame({"plateifu": cat["plateifu"], "flag": cat["plateifu"].isin(top)}).to_csv(labels)
-    m = evaluate(
-        scored, labels, EvaluateConfig(label_column="flag", scores=["score_combined"], **FAST)
-    )["metrics"].iloc[0]
-    assert m["auroc"] == 1.0 and m["average_precision"] == 1.0 and m["recall_top10pct"] == 1.0
+    pd.DataFrame({"plateifu": cat["plateifu"], "flag": cat["plateifu"].isin(positives)}).to_csv(
+        labels
+    )
+    m = evaluate(scored, labels, EvaluateConfig(label_column="flag", **FAST))["metrics"]
+    m = m.set_index("score").loc["headline"]
+    # by hand: 21, 20 and 18 of the 21 negatives rank below the three positives
+    assert m["auroc"] == pytest.approx(59 / 63)
+    assert m["average_precision"] == pytest.approx((1 + 2 / 3 + 3 / 6) / 3)
     assert m["precision_at_3"] == pytest.approx(2 / 3)
+    assert m["recall_top10pct"] == pytest.approx(2 / 3)  # the top 3 of 24 hold 2 of 3
+
+
+def test_out_of_sample_paired_comparisons_and_noise_dependence(scored, store, tmp_path):
+    from linecube.analysis.layout import AnalysisDir
+
+    n = len(store)
+    split = np.array(["train"] * 10 + ["val"] * 2 + ["holdout"] * (n - 12), dtype=object)
+    AnalysisDir(scored).write_columns({"split": split})
+    truth = pd.DataFrame(
+        {
+            "plateifu": store.catalogue["plateifu"],
+            "class": ["star_forming", "retired"] * (n // 2),
+        }
+    )
+    truth.loc[[12, 13], "class"] = "seyfert"
+    truth.to_parquet(tmp_path / "truth.parquet")
+    result = evaluate(
+        scored,
+        tmp_path / "truth.parquet",
+        EvaluateConfig(label_column="class", per_class=True, compare=["ratio_iforest"], **FAST),
+    )
+    assert result["notes"][0] == f"evaluated: {n - 12} galaxies the network did not train on"
+    assert (result["metrics"]["n"] == n - 12).all()
+    pairs = result["comparisons"]
+    assert set(pairs.columns) >= {"score_a", "score_b", "auroc_diff_lo", "verdict"}
+    row = pairs[(pairs.label == "seyfert") & (pairs.score_a == "headline")
+                & (pairs.score_b == "score_ratio_iforest")].iloc[0]
+    assert row.auroc_diff_lo <= row.auroc_diff <= row.auroc_diff_hi
+    dependence = result["noise_dependence"]
+    assert set(dependence["class"]) == {"star_forming", "retired"}
+    assert dependence["spearman"].between(-1, 1).all()
+    for name in ("comparisons.csv", "noise_dependence.csv"):
+        assert (scored / "evaluation" / name).is_file()
+    with pytest.raises(ConfigError, match="trained on every galaxy"):
+        AnalysisDir(scored).write_columns({"split": np.array(["train"] * n, dtype=object)})
+        evaluate(scored, tmp_path / "truth.parquet",
+                 EvaluateConfig(label_column="class", per_class=True, sample="out_of_sample",
+                                **FAST))
 
 
 def test_per_class_mangaid_and_baselines(scored, store, tmp_path):

@@ -97,3 +97,18 @@ def test_pyod_detectors_when_installed():
     mu[5] += 8
     out = latent_scores(mu, ScoreConfig(), ["ecod", "copod"])
     assert np.argmax(out["score_ecod"]) == 5 and np.argmax(out["score_copod"]) == 5
+
+
+def test_detectors_fitted_on_training_rows_score_the_others_out_of_sample():
+    from linecube.analysis.scores import ScoreConfig, latent_scores
+
+    rng = np.random.default_rng(5)
+    mu = rng.normal(size=(60, 3))
+    mu[50] = 8.0  # an outlier outside the fitted rows
+    fit = np.arange(40)
+    out = latent_scores(mu, ScoreConfig(k=5), ["iforest", "knn", "lof"], fit)
+    for name, value in out.items():
+        assert np.argmax(value) == 50, name
+    # a fitted galaxy is not its own neighbour; an unfitted one has no copy among the fitted
+    alone = latent_scores(mu[:40], ScoreConfig(k=5), ["knn"])["score_knn"]
+    np.testing.assert_allclose(out["score_knn"][:40], alone)

@@ -147,3 +147,22 @@ def test_bf16_autocast_keeps_cell_state_in_float32_and_stays_close():
             seq, (h, c) = model.encoder[0](x)
     assert c.dtype == torch.float32 and h.dtype == torch.bfloat16
     torch.testing.assert_close(half.float(), full, atol=2e-2, rtol=0)
+
+
+def test_mask_channel_reads_the_validity_mask():
+    from linecube.models.autoencoder import model_input
+
+    cfg = ModelConfig(stem_channels=2, hidden=[4], latent_dim=3, mask_channel=True)
+    model = build_model(cfg, 5, 8)
+    x = torch.rand(2, 5, 8, 8)
+    weight = torch.ones(2, 5, 8, 8)
+    out = model(model_input(model, x, weight))
+    assert out.recon.shape == (2, 5, 1, 8, 8)
+    weight[0, 2, :4] = 0  # the same values, now masked: the model sees the difference
+    assert not torch.equal(model(model_input(model, x, weight)).mu[0], out.mu[0])
+    plain = build_model(ModelConfig(stem_channels=2, hidden=[4], latent_dim=3), 5, 8)
+    assert model_input(plain, x, weight).shape == (2, 5, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"expected \(B, 5, 2, 8, 8\)"):
+        model(x.unsqueeze(2))
+    with pytest.raises(ValueError, match="mask_channel is a ConvLSTM option"):
+        ModelConfig(kind="conv2d", mask_channel=True)

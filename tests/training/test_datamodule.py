@@ -7,6 +7,7 @@ from linecube.training.datamodule import (
     EpochSampler,
     StoreDataModule,
     dihedral,
+    fold_of,
     grouped_split,
 )
 
@@ -98,3 +99,34 @@ def test_datamodule_errors(tmp_path, make_store):
         StoreDataModule(path, group_by="objid")
     with pytest.raises(ConfigError, match="leaves no galaxy for training"):
         StoreDataModule(path, val_fraction=0.9)
+
+
+def test_folds_keep_groups_together_and_are_balanced():
+    groups = [f"g{i // 3}" for i in range(30)] + [f"h{i}" for i in range(21)]
+    fold = fold_of(groups, 2, seed=0)
+    for g in set(groups):
+        assert len({fold[i] for i, h in enumerate(groups) if h == g}) == 1
+    sizes = np.bincount(fold, minlength=2)
+    assert abs(sizes[0] - sizes[1]) <= 3  # within one group of each other
+    assert np.array_equal(fold_of(groups, 2, seed=0), fold)
+    assert (fold_of(groups, 1, seed=0) == 0).all()
+
+
+def test_a_held_out_fold_is_neither_trained_nor_validated_on(tmp_path, make_store):
+    path = make_store(tmp_path / "s", n=12, repeats=3)
+    folds = [StoreDataModule(path, val_fraction=0.25, folds=2, fold=f) for f in (0, 1)]
+    for dm in folds:
+        table = dm.split_table()
+        held = set(table.loc[table.split == "holdout", "mangaid"])
+        assert held and held.isdisjoint(table.loc[table.split != "holdout", "mangaid"])
+        assert set(dm.holdout_rows).isdisjoint(np.concatenate([dm.train_rows, dm.val_rows]))
+    # the two folds' held-out galaxies cover the store once
+    both = np.concatenate([dm.holdout_rows for dm in folds])
+    assert sorted(both) == list(range(12))
+
+
+def test_fold_must_be_below_folds():
+    from linecube.training.config import DataConfig
+
+    with pytest.raises(ValueError, match="data.fold=2 must be below data.folds=2"):
+        DataConfig(folds=2, fold=2)
