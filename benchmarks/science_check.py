@@ -135,7 +135,7 @@ def seed_metrics(cat: pd.DataFrame, scores: list[str], n_boot: int, seed: int) -
             if a not in BASELINES and b in BASELINES
         }
     purities = []
-    for fold, part in cat.groupby("fold"):
+    for _, part in cat.groupby("fold"):
         table = bpt_purity(np.stack(part["mu"].to_numpy()), part["bpt_class"].astype(str).to_numpy(), 10)
         purities.append(table.set_index("bpt_class")[["n", "purity"]])
     joined = pd.concat(purities).groupby(level=0).apply(

@@ -1,7 +1,7 @@
 import pytest
 
 from linecube.errors import ConfigError
-from linecube.lines import DR15_LINES, DR17_LINES, PRESETS, line, resolve_lines
+from linecube.lines import DR15_LINES, DR17_LINES, PRESETS, resolve_lines
 
 
 def test_catalogue_sizes_and_header_order():

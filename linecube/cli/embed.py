@@ -37,8 +37,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from linecube.analysis.cli_support import make_config
     from linecube.analysis.calibrate import read_calibration
+    from linecube.analysis.cli_support import make_config
     from linecube.analysis.embed import EmbedConfig, embed, resolve_device
     from linecube.devices import check_device
     from linecube.store import Store
