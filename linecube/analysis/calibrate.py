@@ -1,11 +1,12 @@
 """Noise-calibrated residuals: every reconstruction error in units of its expected error.
 
-For spaxel s of line l, the residual r = x - x_hat is expressed as
+For spaxel s of line l, the residual r = u - u_hat, in linear units u = flux / scale (the
+store's stretch undone, where the DAP's noise is Gaussian), is expressed as
 
-    z = r / sqrt(1 / ivar + sigma_model^2(l, level, noise))
+    z = r / sqrt(1 / ivar_u + sigma_model^2(l, level, noise))
 
 where ``sigma_model`` is the model's own error, fitted per line on a grid of reconstructed
-level (x_hat) and noise (1 / ivar) bins so that E[z^2] = 1 in every bin (the mean of z^2
+level (u_hat) and noise (1 / ivar_u) bins so that E[z^2] = 1 in every bin (the mean of z^2
 clipped at 25, so that the few anomalous spaxels of the calibration galaxies cannot set it). A perfect model of a normal galaxy then gives z ~ N(0, 1)
 whatever the galaxy's brightness or S/N.
 
@@ -49,9 +50,9 @@ class ResidualCalibration(BaseModel):
 
     Attributes:
         lines: line names in tensor order.
-        level_edges: per line, interior edges of the x_hat bins (n_level - 1 values).
-        noise_edges: per line, interior edges of the log10(1 / ivar) bins (n_noise - 1).
-        model_var: per line, (n_level, n_noise) sigma_model^2 in network units squared.
+        level_edges: per line, interior edges of the u_hat bins (u = flux / scale) (n_level - 1 values).
+        noise_edges: per line, interior edges of the log10(1 / ivar_u) bins (n_noise - 1).
+        model_var: per line, (n_level, n_noise) sigma_model^2 in u units squared.
         reference: statistic name -> [intercept, slope_floor, slope_coverage, scale] of its
             trend with noise floor and coverage on the calibration galaxies.
         n_galaxies: calibration galaxies.
@@ -329,7 +330,9 @@ def reconstruct(model, store, rows: np.ndarray, device) -> dict[str, np.ndarray]
         device: torch device of the model.
 
     Returns:
-        ``x``, ``weight``, ``ivar``, ``recon`` (B, L, H, W) and the model ``output``.
+        ``x``, ``weight``, ``ivar``, ``recon`` (B, L, H, W) in network units, the same in
+        linear flux / scale units ``u``, ``u_hat``, ``ivar_u`` (see :func:`linear_units`) and
+        the model ``output``.
     """
     import torch
 
@@ -342,7 +345,30 @@ def reconstruct(model, store, rows: np.ndarray, device) -> dict[str, np.ndarray]
         output = model(model_input(model, x, weight))
     data["recon"] = output.recon.squeeze(2).float().cpu().numpy().astype(np.float64)
     data["output"] = output
+    data.update(linear_units(data, store.meta.preprocess))
     return data
+
+
+def linear_units(data: dict[str, np.ndarray], preprocess: dict) -> dict[str, np.ndarray]:
+    """Observation, reconstruction and inverse variance in linear units u = flux / scale.
+
+    The store's stretch (e.g. asinh) compresses a faint spaxel's noise non-linearly, so its
+    linearised inverse variance misdescribes the residual of a noise-dominated spaxel; in u the
+    DAP's noise is Gaussian with ivar_u = ivar_x * (d stretch / d u)^2 at the observed u.
+
+    Returns:
+        ``u``, ``u_hat``, ``ivar_u``: (B, L, H, W) float64.
+    """
+    from linecube.preprocess.transform import stretch_slope, unstretch
+
+    kind, a = preprocess.get("stretch", "asinh"), preprocess.get("softening", 0.01)
+    u = unstretch(data["x"].astype(np.float64), kind, a)
+    slope = stretch_slope(u, kind, a)
+    return {
+        "u": u,
+        "u_hat": unstretch(data["recon"], kind, a),
+        "ivar_u": data["ivar"].astype(np.float64) * slope**2,
+    }
 
 
 def fit_calibration(
@@ -386,8 +412,8 @@ def fit_calibration(
         valid = data["weight"] > 0
         for li in range(len(lines)):
             ok = valid[:, li]
-            r2 = (data["x"][:, li][ok] - data["recon"][:, li][ok]) ** 2
-            samples[li].append(np.stack([data["recon"][:, li][ok], 1.0 / data["ivar"][:, li][ok],
+            r2 = (data["u"][:, li][ok] - data["u_hat"][:, li][ok]) ** 2
+            samples[li].append(np.stack([data["u_hat"][:, li][ok], 1.0 / data["ivar_u"][:, li][ok],
                                          r2]))
     level_edges, noise_edges, model_var, counts = [], [], [], []
     for li in range(len(lines)):
@@ -429,7 +455,7 @@ def batch_scores(
         each score standardised by the calibration reference when ``standardised``; else
         with ``covariates`` (B, 2) added (see :func:`galaxy_covariates`).
     """
-    z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
+    z = residual_z(data["u"], data["u_hat"], data["ivar_u"], data["weight"], cal)
     stats, per_line, anomaly_map = galaxy_statistics(z, sigma, cal.untied)
     stats.update({f"line_{name}": per_line[:, li] for li, name in enumerate(cal.lines)})
     covariates = galaxy_covariates(data)
