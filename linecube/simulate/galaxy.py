@@ -593,12 +593,13 @@ def _anomaly_columns(p: GalaxyParams, flux: np.ndarray, cont: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         x = float(np.log10(s[IDX["NII-6585"]] / ha))
         y = float(np.log10(s[IDX["OIII-5008"]] / hb))
+        o32 = float(np.log10(s[IDX["OIII-5008"]] / (s[IDX["OII-3727"]] + s[IDX["OII-3729"]])))
     ew = float(ha / cont[IDX["Ha-6564"]][~nocov].sum() / (1 + p.z))
     cls = integrated_class(x, y, ew)
-    # blueberries sit below Kauffmann but far off the MaNGA star-forming sequence
-    normal = cls == p.host and not (cls == "star_forming" and x < -1.0)
+    # green-pea-like ionisation (blueberries) lies below Kauffmann but far off the sequence
+    normal = cls == p.host and not (cls == "star_forming" and o32 > 0.5)
     covered = ~nocov
-    return {"int_log_nii_ha": x, "int_log_oiii_hb": y, "int_ew_ha": ew,
+    return {"int_log_nii_ha": x, "int_log_oiii_hb": y, "int_log_oiii_oii": o32, "int_ew_ha": ew,
             "integrated_class": cls, "ratio_normal": bool(normal),
             "anomaly_fraction": float(np.isin(truth_map[covered], ANOMALOUS_CODES).mean())}
 

@@ -434,7 +434,7 @@ def _draw_structure(p: GalaxyParams, rng: np.random.Generator) -> None:
         p.structure_amount = float(u(0.4, 0.9))
         p.extra["lane_width"] = float(u(0.5, 1.0))
     elif kind == "agn_cloud":  # gas far from the nucleus ionised by a (faded) AGN
-        p.structure_r, p.structure_amount = float(u(1.0, 1.8) * p.re_arcsec), float(u(0.01, 0.03))
+        p.structure_r, p.structure_amount = float(u(0.8, 1.4) * p.re_arcsec), float(u(0.02, 0.05))
         p.extra["cloud_sigma"] = float(u(0.6, 1.2))
         p.extra["templates"]["cloud"] = emission.template("seyfert", rng)
 
