@@ -44,6 +44,8 @@ class EvaluateConfig(StrictModel):
         pca_components: components of the PCA baseline (``None``: the latent dimension).
         add_columns: also write the baseline scores into the catalogue.
         seed: seed of bootstrap and baselines.
+        pixel_truth: a simulated survey's ``truth_maps.fits``: also score the per-spaxel
+            anomaly maps (``anomaly_maps.zarr``) against it (pixel AUROC overall and per kind).
     """
 
     label_column: str | None = None
@@ -59,6 +61,7 @@ class EvaluateConfig(StrictModel):
     pca_components: int | None = None
     add_columns: bool = False
     seed: int = 0
+    pixel_truth: str | None = None
 
 
 def score_columns(catalogue: pd.DataFrame) -> list[str]:
@@ -235,6 +238,8 @@ def evaluate(
         tables.append(metrics_table(scores[use].reset_index(drop=True), y, cfg, name))
         selections.append((name, use, y))
     metrics = pd.concat(tables, ignore_index=True)
+    if cfg.per_class:
+        metrics = add_ratio_normal(metrics, table, find_column(table, cfg.label_column))
 
     purity = pd.DataFrame()
     if cfg.purity_k and "bpt_class" in cat:
@@ -254,8 +259,11 @@ def evaluate(
         if cfg.add_columns:
             adir.write_columns(comparisons)
     _plots(scores, *selections[0], evaluation)
+    result = {"metrics": metrics, "purity": purity, "notes": notes}
+    if cfg.pixel_truth:
+        result["pixel"] = pixel_metrics(adir, cfg.pixel_truth, store, table)
     adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
-    return {"metrics": metrics, "purity": purity, "notes": notes}
+    return result
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -305,3 +313,45 @@ def _plots(
         with atomic_path(evaluation / f"{key}.png", suffix=".png") as tmp:
             fig.savefig(tmp, dpi=120)
         plt.close(fig)
+
+
+# ---- ratio-normal classes and per-spaxel evaluation (simulated surveys) ----------------------
+
+def ratio_normal_share(table: pd.DataFrame, column: str | None = "class") -> pd.Series | None:
+    """Share of each value of ``column`` whose integrated line ratios are those of its host
+    (truth column ``ratio_normal``); None when the table lacks either column."""
+    column = find_column(table, column) if column else None
+    flag = find_column(table, "ratio_normal")
+    if column is None or flag is None:
+        return None
+    return table.groupby(table[column].astype(str))[flag].mean()
+
+
+def _with_ratio_normal(df: pd.DataFrame, key: str, share: pd.Series | None) -> pd.DataFrame:
+    """``ratio_normal_fraction`` and ``ratio_normal`` (more than half) by the ``key`` column."""
+    if share is None:
+        return df
+    out = df.copy()
+    out["ratio_normal_fraction"] = out[key].map(share).astype(float)
+    out["ratio_normal"] = out["ratio_normal_fraction"] > 0.5
+    return out
+
+
+def add_ratio_normal(metrics: pd.DataFrame, table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per-class metric rows with the class's ratio-normal share (when the table has it)."""
+    return _with_ratio_normal(metrics, "label", ratio_normal_share(table, column))
+
+
+def pixel_metrics(adir: AnalysisDir, truth_maps: str | Path, store=None,
+                  table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pixel AUROC of the analysis' anomaly maps against ``truth_maps``, with each kind's
+    ratio-normal share when ``table`` (the truth table) has it; written to
+    ``evaluation/pixel_metrics.csv``."""
+    from linecube.analysis.pixel import pixel_evaluation
+
+    store = store if store is not None else adir.open_store()
+    pixel = pixel_evaluation(adir.path, store, truth_maps)
+    share = ratio_normal_share(table) if table is not None else None
+    pixel = _with_ratio_normal(pixel, "kind", share)
+    _write_csv(pixel, adir.path / "evaluation" / "pixel_metrics.csv")
+    return pixel

@@ -51,6 +51,10 @@ def add_arguments(parser):
         help="write baseline scores into the catalogue too",
     )
     parser.add_argument("--seed", type=int, help="seed (0)")
+    parser.add_argument(
+        "--pixel-truth",
+        help="simulated survey's truth_maps.fits: pixel AUROC of the per-spaxel anomaly maps",
+    )
 
 
 def run(args):
@@ -73,6 +77,7 @@ def run(args):
             "pca_components": args.pca_components,
             "add_columns": args.add_columns,
             "seed": args.seed,
+            "pixel_truth": args.pixel_truth,
         },
     )
     result = evaluate(args.analysis, args.labels, cfg)
@@ -99,5 +104,8 @@ def run(args):
     if len(result["purity"]):
         print("nearest-neighbour BPT purity:")
         print(format_table(result["purity"]))
+    if "pixel" in result:
+        print("per-spaxel evaluation against the truth maps:")
+        print(format_table(result["pixel"]))
     print(f"tables and plots in {args.analysis}/evaluation/")
     return 0

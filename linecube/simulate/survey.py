@@ -466,8 +466,8 @@ def _write_truth_maps(path: Path, records: list[dict]) -> None:
 
 
 def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
-    """Read ``truth_maps.fits``: ``plateifu`` (N,), ``map_size`` (N,) and ``codes``, a list of
-    N int8 (n, n) maps on each observation's MAPS grid (codes of ``SPAXEL_CODES``)."""
+    """Read ``truth_maps.fits``: ``plateifu``, ``map_size`` and ``class`` (N,), and ``codes``,
+    a list of N int8 (n, n) maps on each observation's MAPS grid (codes of ``SPAXEL_CODES``)."""
     from astropy.io import fits
 
     with fits.open(path) as hdul:
@@ -475,7 +475,8 @@ def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
         index = hdul["INDEX"].data
         plateifu = np.array([str(v).strip() for v in index["PLATEIFU"]])
         sizes = np.asarray(index["MAP_SIZE"], int)
-    return {"plateifu": plateifu, "map_size": sizes,
+        classes = np.array([str(v).strip() for v in index["CLASS"]])
+    return {"plateifu": plateifu, "map_size": sizes, "class": classes,
             "codes": [cube[i, :n, :n].copy() for i, n in enumerate(sizes)]}
 
 
