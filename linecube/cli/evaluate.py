@@ -97,6 +97,7 @@ def run(args):
             f"precision_at_{cfg.top_k}",
             "recall_top5pct",
             "pct_p50",
+            "ratio_normal",
         )
         if c in m
     ]
