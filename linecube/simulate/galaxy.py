@@ -131,57 +131,12 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
     sigma0 = 0.013 * config.noise_scale * float(np.exp(rng.normal(0, 0.2)))
     grid = _Grid(n, p)
 
-    wave_obs = emission.WAVE * (1 + p.z)
-    cont_int = _continuum(grid, p)  # (M, M) continuum at rest 6000 Å, before the PSF
-    g_sed = float(_sed(ins.BAND_WAVE[0] / (1 + p.z), p))
-    sed = _sed(emission.WAVE, p) / g_sed  # line continua relative to the g band
-    cont_int = cont_int * g_sed  # g-band continuum
-    components = _components(grid, p, cont_int, sed)
-    cont_int = cont_int + _second_core(grid, p, cont_int)
-    lane = _dust_lane(grid, p)
-    ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec)) + lane
-    trans = emission.attenuation(ebv)  # (35, M, M)
-    t_ha = trans[IDX["Ha-6564"]]
+    sky = _true_sky(grid, p, band_fwhm)
+    wave_obs, flux, cont_g, cont = sky.wave_obs, sky.flux, sky.cont_g, sky.cont
+    vel, sig_gas = sky.vel, sky.sig_gas
 
-    lines = np.zeros((len(NAMES), grid.m, grid.m))
-    w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
-    for comp in components:
-        ratios = emission.line_ratios(comp.state)
-        ratios = ratios.reshape(ratios.shape + (1,) * (3 - ratios.ndim))
-        lines += ratios * (comp.halpha / emission.HA_HB)
-        f_ha = comp.halpha * t_ha
-        w[0] += f_ha
-        w[1] += f_ha * comp.velocity
-        w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
-    lines *= trans
-
-    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
-    sigma_ha = psf_sigma[IDX["Ha-6564"]]
-    cube = [lines, cont_int[None], w, np.stack([c.halpha * t_ha for c in components])]
-    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3,
-              [sigma_ha] * len(components)]
-    conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
-    conv = conv[:, grid.crop[0], grid.crop[1]]
-    flux = np.maximum(conv[:len(NAMES)], 0.0)
-    cont_g = np.maximum(conv[len(NAMES)], 0.0)
-    wsum = np.maximum(conv[len(NAMES) + 1], 1e-12)
-    vel = conv[len(NAMES) + 2] / wsum
-    sig_gas = np.sqrt(np.maximum(conv[len(NAMES) + 3] / wsum - vel**2, 1.0))
-    cont = cont_g[None] * sed[:, None, None]  # (35, N, N) continuum under each line
-
-    # ---- footprint, foreground star, analysed spaxels ----------------------------------
-    radius = HEX_DIAMETER[plan.fibres] / 2
-    nocov, lowcov = ins.footprint(n, radius, rng)
-    star = np.zeros((n, n), bool)
-    has_star = rng.random() < config.forestar_rate
-    if has_star:
-        r_s, t_s = radius * rng.uniform(0.3, 0.85), rng.uniform(0, 2 * np.pi)
-        d2 = (grid.sx_map - r_s * np.cos(t_s)) ** 2 + (grid.sy_map - r_s * np.sin(t_s)) ** 2
-        star = (d2 < rng.uniform(1.5, 3.0) ** 2) & ~nocov
-    g_noise = ins.continuum_noise(cont_g, ins.BAND_WAVE[0], sigma0)
-    snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
-    analysed = ~nocov & ~star & (snr >= 1.0)
-    fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
+    nocov, lowcov, star, snr, g_noise, analysed, fitfailed = _footprint(
+        plan, grid, cont_g, sigma0, config, rng)
     zero = ~analysed | fitfailed
 
     # ---- Gaussian line fluxes, kinematics ----------------------------------------------
@@ -294,7 +249,7 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         "BINKEY": "HYB10", "NBINS": nbins, "LCSIM": (True, "simulated by linecube"),
         "LCSIMVER": __version__,
     }
-    spx_class = _truth_map(components, conv[len(NAMES) + 4:], lane[grid.crop], p, nocov)
+    spx_class = _truth_map(sky.components, sky.per_component, sky.lane, p, nocov)
     truth = _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, star.any(),
                        dapdone, dapqual, drp3qual)
     truth.update(_anomaly_columns(p, flux, cont, spx_class, nocov))
@@ -302,6 +257,83 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
                          drp3qual, dapqual, dapdone, sig_obs, ~nocov)
     return SimulatedObservation(plan, p, maps, header, truth, dapall, flux.astype(f32),
                                 spx_class, dapdone)
+
+
+@dataclass
+class _Sky:
+    """The noiseless observed galaxy on the (N, N) map: after dust and the PSF."""
+
+    wave_obs: np.ndarray  # (35,) observed wavelengths [Å]
+    flux: np.ndarray  # (35, N, N) line fluxes
+    cont_g: np.ndarray  # (N, N) g-band continuum
+    cont: np.ndarray  # (35, N, N) continuum under each line
+    vel: np.ndarray  # (N, N) Hα-weighted velocity
+    sig_gas: np.ndarray  # (N, N) Hα-weighted gas dispersion
+    components: list[_Component]
+    per_component: np.ndarray  # (K, N, N) observed Hα of each component
+    lane: np.ndarray  # (N, N) extra E(B-V) of a dust lane
+
+
+def _true_sky(grid: _Grid, p: GalaxyParams, band_fwhm: np.ndarray) -> _Sky:
+    """Components, continuum, dust and kinematic moments, through one batched PSF FFT."""
+    wave_obs = emission.WAVE * (1 + p.z)
+    cont_int = _continuum(grid, p)  # (M, M) continuum at rest 6000 Å, before the PSF
+    g_sed = float(_sed(ins.BAND_WAVE[0] / (1 + p.z), p))
+    sed = _sed(emission.WAVE, p) / g_sed  # line continua relative to the g band
+    cont_int = cont_int * g_sed  # g-band continuum
+    components = _components(grid, p, cont_int, sed)
+    cont_int = cont_int + _second_core(grid, p, cont_int)
+    lane = _dust_lane(grid, p)
+    ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec)) + lane
+    trans = emission.attenuation(ebv)  # (35, M, M)
+    t_ha = trans[IDX["Ha-6564"]]
+
+    lines = np.zeros((len(NAMES), grid.m, grid.m))
+    w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
+    for comp in components:
+        ratios = emission.line_ratios(comp.state)
+        ratios = ratios.reshape(ratios.shape + (1,) * (3 - ratios.ndim))
+        lines += ratios * (comp.halpha / emission.HA_HB)
+        f_ha = comp.halpha * t_ha
+        w[0] += f_ha
+        w[1] += f_ha * comp.velocity
+        w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
+    lines *= trans
+
+    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
+    sigma_ha = psf_sigma[IDX["Ha-6564"]]
+    cube = [lines, cont_int[None], w, np.stack([c.halpha * t_ha for c in components])]
+    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3,
+              [sigma_ha] * len(components)]
+    conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
+    conv = conv[:, grid.crop[0], grid.crop[1]]
+    k = len(NAMES)
+    cont_g = np.maximum(conv[k], 0.0)
+    wsum = np.maximum(conv[k + 1], 1e-12)
+    vel = conv[k + 2] / wsum
+    return _Sky(wave_obs=wave_obs, flux=np.maximum(conv[:k], 0.0), cont_g=cont_g,
+                cont=cont_g[None] * sed[:, None, None], vel=vel,
+                sig_gas=np.sqrt(np.maximum(conv[k + 3] / wsum - vel**2, 1.0)),
+                components=components, per_component=conv[k + 4:], lane=lane[grid.crop])
+
+
+def _footprint(plan: ObservationPlan, grid: _Grid, cont_g: np.ndarray, sigma0: float,
+               config: SimulationConfig, rng: np.random.Generator):
+    """Hexagon footprint, foreground star, g-band S/N and the analysed / FITFAILED spaxels:
+    ``(nocov, lowcov, star, snr, g_noise, analysed, fitfailed)``."""
+    n = grid.n
+    radius = HEX_DIAMETER[plan.fibres] / 2
+    nocov, lowcov = ins.footprint(n, radius, rng)
+    star = np.zeros((n, n), bool)
+    if rng.random() < config.forestar_rate:
+        r_s, t_s = radius * rng.uniform(0.3, 0.85), rng.uniform(0, 2 * np.pi)
+        d2 = (grid.sx_map - r_s * np.cos(t_s)) ** 2 + (grid.sy_map - r_s * np.sin(t_s)) ** 2
+        star = (d2 < rng.uniform(1.5, 3.0) ** 2) & ~nocov
+    g_noise = ins.continuum_noise(cont_g, ins.BAND_WAVE[0], sigma0)
+    snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
+    analysed = ~nocov & ~star & (snr >= 1.0)
+    fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
+    return nocov, lowcov, star, snr, g_noise, analysed, fitfailed
 
 
 class _Grid:
