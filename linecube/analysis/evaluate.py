@@ -59,6 +59,8 @@ class EvaluateConfig(StrictModel):
         normal_classes: with ``per_class``, the classes inside which every score's Spearman
             correlation with the noise floor is measured (a score that tracks S/N is a defect).
         seed: seed of bootstrap and baselines.
+        pixel_truth: a simulated survey's ``truth_maps.fits``: also score the per-spaxel
+            anomaly maps (``anomaly_maps.zarr``) against it (pixel AUROC overall and per kind).
     """
 
     label_column: str | None = None
@@ -76,6 +78,7 @@ class EvaluateConfig(StrictModel):
     sample: str = Field("auto", pattern="^(auto|out_of_sample|all)$")
     normal_classes: list[str] = Field(default_factory=lambda: ["star_forming", "retired"])
     seed: int = 0
+    pixel_truth: str | None = None
 
 
 def score_columns(catalogue: pd.DataFrame) -> list[str]:
@@ -358,6 +361,7 @@ def evaluate(
     paired = pd.concat(pairs, ignore_index=True)
     dependence = pd.DataFrame()
     if cfg.per_class:
+        metrics = add_ratio_normal(metrics, table, find_column(table, cfg.label_column))
         store = store if store is not None else adir.open_store()
         floor = noise_floor(store)
         dependence = noise_dependence(
@@ -387,14 +391,17 @@ def evaluate(
         if cfg.add_columns:
             adir.write_columns(comparisons)
     _plots(scores, *selections[0], evaluation)
-    adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
-    return {
+    result = {
         "metrics": metrics,
         "comparisons": paired,
         "noise_dependence": dependence,
         "purity": purity,
         "notes": notes,
     }
+    if cfg.pixel_truth:
+        result["pixel"] = pixel_metrics(adir, cfg.pixel_truth, store, table)
+    adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
+    return result
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -444,3 +451,45 @@ def _plots(
         with atomic_path(evaluation / f"{key}.png", suffix=".png") as tmp:
             fig.savefig(tmp, dpi=120)
         plt.close(fig)
+
+
+# ---- ratio-normal classes and per-spaxel evaluation (simulated surveys) ----------------------
+
+def ratio_normal_share(table: pd.DataFrame, column: str | None = "class") -> pd.Series | None:
+    """Share of each value of ``column`` whose integrated line ratios are those of its host
+    (truth column ``ratio_normal``); None when the table lacks either column."""
+    column = find_column(table, column) if column else None
+    flag = find_column(table, "ratio_normal")
+    if column is None or flag is None:
+        return None
+    return table.groupby(table[column].astype(str))[flag].mean()
+
+
+def _with_ratio_normal(df: pd.DataFrame, key: str, share: pd.Series | None) -> pd.DataFrame:
+    """``ratio_normal_fraction`` and ``ratio_normal`` (more than half) by the ``key`` column."""
+    if share is None:
+        return df
+    out = df.copy()
+    out["ratio_normal_fraction"] = out[key].map(share).astype(float)
+    out["ratio_normal"] = out["ratio_normal_fraction"] > 0.5
+    return out
+
+
+def add_ratio_normal(metrics: pd.DataFrame, table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per-class metric rows with the class's ratio-normal share (when the table has it)."""
+    return _with_ratio_normal(metrics, "label", ratio_normal_share(table, column))
+
+
+def pixel_metrics(adir: AnalysisDir, truth_maps: str | Path, store=None,
+                  table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pixel AUROC of the analysis' anomaly maps against ``truth_maps``, with each kind's
+    ratio-normal share when ``table`` (the truth table) has it; written to
+    ``evaluation/pixel_metrics.csv``."""
+    from linecube.analysis.pixel import pixel_evaluation
+
+    store = store if store is not None else adir.open_store()
+    pixel = pixel_evaluation(adir.path, store, truth_maps)
+    share = ratio_normal_share(table) if table is not None else None
+    pixel = _with_ratio_normal(pixel, "kind", share)
+    _write_csv(pixel, adir.path / "evaluation" / "pixel_metrics.csv")
+    return pixel

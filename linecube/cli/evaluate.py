@@ -60,6 +60,10 @@ def add_arguments(parser):
         help="galaxies evaluated: out of sample when there are any (auto)",
     )
     parser.add_argument("--seed", type=int, help="seed (0)")
+    parser.add_argument(
+        "--pixel-truth",
+        help="simulated survey's truth_maps.fits: pixel AUROC of the per-spaxel anomaly maps",
+    )
 
 
 def run(args):
@@ -83,6 +87,7 @@ def run(args):
             "add_columns": args.add_columns,
             "sample": args.sample,
             "seed": args.seed,
+            "pixel_truth": args.pixel_truth,
         },
     )
     result = evaluate(args.analysis, args.labels, cfg)
@@ -102,6 +107,7 @@ def run(args):
             f"precision_at_{cfg.top_k}",
             "recall_top5pct",
             "pct_p50",
+            "ratio_normal",
         )
         if c in m
     ]
@@ -119,5 +125,8 @@ def run(args):
     if len(result["purity"]):
         print("nearest-neighbour BPT purity:")
         print(format_table(result["purity"]))
+    if "pixel" in result:
+        print("per-spaxel evaluation against the truth maps:")
+        print(format_table(result["pixel"]))
     print(f"tables and plots in {args.analysis}/evaluation/")
     return 0

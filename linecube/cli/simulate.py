@@ -1,7 +1,8 @@
 """Simulate a MaNGA-like survey in the real DAP formats, with known truth.
 
 Writes OUT/maps/*.fits.gz (DR17 MAPS files; --format dr15 or mmu for the other layouts),
-OUT/dapall-v3_1_1-3.1.0.fits, OUT/truth.parquet (+ truth.fits) and OUT/agn_catalogue.fits.
+OUT/dapall-v3_1_1-3.1.0.fits, OUT/truth.parquet (+ truth.fits), OUT/truth_maps.fits (per-spaxel
+truth) and OUT/agn_catalogue.fits.
 The same --seed gives byte-identical files whatever --workers is; re-running the same command
 resumes an interrupted run. Settings (class fractions, noise, rates) come from --config
 (TOML/YAML, keys of SimulationConfig) and --set key=value overrides.

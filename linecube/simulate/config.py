@@ -6,8 +6,18 @@ from pydantic import Field, field_validator, model_validator
 
 from linecube.config import StrictModel
 
-CLASSES = ("star_forming", "retired", "seyfert", "liner", "composite", "shock_merger",
-           "blueberry")
+# Ionisation classes drawn with ``classes`` (MaNGA-like fractions).
+BASE_CLASSES = ("star_forming", "retired", "seyfert", "liner", "composite", "shock_merger",
+                "blueberry")
+# Rare spatial structures whose integrated line ratios stay those of their normal host.
+RARE_KINDS = ("sf_ring", "nuclear_ring", "stripped_tail", "double_nucleus", "dust_lane",
+              "agn_cloud")
+# Hosts (base classes) each rare kind is drawn on.
+RARE_HOSTS = {"sf_ring": ("star_forming",), "nuclear_ring": ("star_forming",),
+              "stripped_tail": ("star_forming",), "double_nucleus": ("star_forming", "retired"),
+              "dust_lane": ("star_forming",), "agn_cloud": ("star_forming",)}
+CLASSES = BASE_CLASSES + RARE_KINDS
+NORMAL_CLASSES = ("star_forming", "retired")
 # Bundles per plate in the MaNGA mix (Drory et al. 2015): 2x19, 4x37, 4x61, 2x91, 5x127 fibres.
 MANGA_BUNDLES = {19: 2, 37: 4, 61: 4, 91: 2, 127: 5}
 
@@ -34,10 +44,26 @@ class ClassFractions(StrictModel):
         return self
 
     def weights(self) -> list[float]:
-        """Fractions in the order of ``CLASSES``, normalised to sum 1."""
-        raw = [getattr(self, name) for name in CLASSES]
+        """Fractions in the order of ``BASE_CLASSES``, normalised to sum 1."""
+        raw = [getattr(self, name) for name in BASE_CLASSES]
         total = sum(raw)
         return [w / total for w in raw] if total > 0 else raw
+
+
+class RareKindFractions(StrictModel):
+    """Fraction of the whole survey given each rare spatial kind (drawn on its hosts).
+
+    A kind's galaxies come out of its host classes (``RARE_HOSTS``), so the AGN, shock and
+    blueberry fractions of ``classes`` stay as set; star-forming and retired galaxies give up
+    what the rare kinds take.
+    """
+
+    sf_ring: float = Field(0.015, ge=0, le=0.2)
+    nuclear_ring: float = Field(0.015, ge=0, le=0.2)
+    stripped_tail: float = Field(0.01, ge=0, le=0.2)
+    double_nucleus: float = Field(0.01, ge=0, le=0.2)
+    dust_lane: float = Field(0.015, ge=0, le=0.2)
+    agn_cloud: float = Field(0.01, ge=0, le=0.2)
 
 
 class AgnCatalogueConfig(StrictModel):
@@ -65,8 +91,14 @@ class SimulationConfig(StrictModel):
     classes: ClassFractions = ClassFractions()
     composite_agn_fraction: float = Field(
         0.5, ge=0, le=1, description="fraction of composites whose nucleus is an AGN")
-    seyfert_cone_fraction: float = Field(0.4, ge=0, le=1,
-                                         description="Seyferts with extended ionisation cones")
+    rare_kinds: RareKindFractions = RareKindFractions()
+    min_per_kind: int = Field(
+        1, ge=0, le=10, description="the first eligible galaxies of the survey are given each "
+        "rare kind in turn, so that every survey this large holds at least this many of each")
+    seyfert_cone_fraction: float = Field(
+        1.0, ge=0, le=1, description="type-2 Seyferts whose ENLR is a cone (else round)")
+    one_sided_cone_fraction: float = Field(0.3, ge=0, le=1,
+                                           description="cones seen on one side only")
     repeat_fraction: float = Field(0.03, ge=0, lt=1,
                                    description="observations that re-observe an earlier galaxy")
     secondary_fraction: float = Field(
@@ -82,6 +114,27 @@ class SimulationConfig(StrictModel):
     critical_rate: float = Field(0.005, ge=0, le=1,
                                  description="observations with DRP3QUAL CRITICAL")
     agn_catalogue: AgnCatalogueConfig = AgnCatalogueConfig()
+
+    @model_validator(mode="after")
+    def _rare_kinds_fit_their_hosts(self):
+        weights = dict(zip(BASE_CLASSES, self.classes.weights(), strict=True))
+        for host in NORMAL_CLASSES:
+            share = sum(self.rare_kind_probabilities(host).values())
+            if weights[host] > 0 and share > 1:
+                raise ValueError(f"rare kinds take {share:.0%} of the {host} galaxies; "
+                                 "lower rare_kinds")
+        return self
+
+    def rare_kind_probabilities(self, host: str) -> dict[str, float]:
+        """Probability that a galaxy of base class ``host`` gets each rare kind."""
+        weights = dict(zip(BASE_CLASSES, self.classes.weights(), strict=True))
+        out = {}
+        for kind in RARE_KINDS:
+            hosts = RARE_HOSTS[kind]
+            total = sum(weights[h] for h in hosts)
+            if host in hosts and total > 0:
+                out[kind] = getattr(self.rare_kinds, kind) / total
+        return out
 
     @field_validator("bundles")
     @classmethod

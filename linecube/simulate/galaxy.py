@@ -41,9 +41,14 @@ SFLUX_EMPTY = ("OII-3729", "HeI-3889", "NeIII-3968", "NI-5201")
 # Kinematic ties beyond the flux ties (format doc §4): line -> partner.
 SIGMA_TIES = {"OII-3729": "OII-3727", "HeI-3889": "Hzet-3890", "NI-5201": "NI-5199",
               **{name: partner for name, (partner, _) in emission.TIES.items()}}
-# Codes of the per-spaxel truth class map.
+# Codes of the per-spaxel truth map: the component that dominates each spaxel's Hα.
 SPAXEL_CODES = {"no_coverage": -1, "star_forming": 1, "diffuse": 2, "seyfert": 3, "liner": 4,
-                "composite": 5, "shock": 6, "blueberry": 7}
+                "composite": 5, "shock": 6, "blueberry": 7, "enlr": 8, "liner_extended": 9,
+                "ring": 10, "nuclear_ring": 11, "tail": 12, "second_nucleus": 13,
+                "dust_lane": 14, "agn_cloud": 15}
+# A spaxel is anomalous when a rare component dominates it.
+ANOMALOUS_CODES = tuple(code for name, code in SPAXEL_CODES.items()
+                        if name not in ("no_coverage", "star_forming", "diffuse"))
 NEARBOUND_SIGMA = (0.74, 929.8)  # km/s
 SIGMA_LIMITS = (0.69, 1000.0)
 
@@ -60,8 +65,8 @@ class SimulatedObservation:
         truth: truth-table row (class, physical parameters, noiseless central line ratios).
         dapall: DAPall row.
         model: (35, N, N) float32 noiseless Gaussian-line fluxes (after dust and PSF).
-        spaxel_class: (N, N) int8 dominant ionising source per spaxel (``SPAXEL_CODES``), or
-            None when not asked for.
+        spaxel_class: (N, N) int8 truth map: the component dominating each spaxel
+            (``SPAXEL_CODES``; anomalous where the code is in ``ANOMALOUS_CODES``).
         dapdone: False when the simulated DAP "faulted" (no MAPS file is written).
     """
 
@@ -72,7 +77,7 @@ class SimulatedObservation:
     truth: dict
     dapall: dict
     model: np.ndarray
-    spaxel_class: np.ndarray | None
+    spaxel_class: np.ndarray
     dapdone: bool
 
 
@@ -90,7 +95,7 @@ class _Component:
 
 def simulate_galaxy(seed: int = 0, index: int = 0, config: SimulationConfig | None = None,
                     galaxy_class: str | None = None, fibres: int | None = None,
-                    full: bool = False, spaxel_classes: bool = False) -> SimulatedObservation:
+                    full: bool = False) -> SimulatedObservation:
     """Simulate one observation in memory.
 
     Without ``galaxy_class`` and ``fibres`` this is exactly observation ``index`` of
@@ -100,26 +105,24 @@ def simulate_galaxy(seed: int = 0, index: int = 0, config: SimulationConfig | No
         seed: the survey seed.
         index: observation number in the survey.
         config: simulation settings (defaults when None).
-        galaxy_class: force an ionisation class (``star_forming``, ``retired``, ``seyfert``,
-            ``liner``, ``composite``, ``shock_merger``, ``blueberry``).
+        galaxy_class: force a class (one of ``CLASSES``: an ionisation class or a rare kind).
         fibres: force a bundle size (19, 37, 61, 91 or 127); the observation is then a first
             observation of its galaxy.
         full: also fill the extensions only a full 64-HDU file has.
-        spaxel_classes: also return the per-spaxel class map.
     """
     config = config or SimulationConfig()
     plan = plan_survey(index + 1, seed, config)[index]
     if fibres is not None:
         if fibres not in HEX_DIAMETER:
             raise ValueError(f"fibres must be one of {list(HEX_DIAMETER)}, got {fibres}")
-        plan = ObservationPlan(index, index, plan.plate, fibres * 100 + 1, fibres, plan.plate)
-    return simulate_observation(plan, seed, config, galaxy_class=galaxy_class, full=full,
-                                spaxel_classes=spaxel_classes)
+        plan = ObservationPlan(index, index, plan.plate, fibres * 100 + 1, fibres, plan.plate,
+                               plan.forced_kind)
+    return simulate_observation(plan, seed, config, galaxy_class=galaxy_class, full=full)
 
 
 def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationConfig,
-                         galaxy_class: str | None = None, full: bool = False,
-                         spaxel_classes: bool = False) -> SimulatedObservation:
+                         galaxy_class: str | None = None, full: bool = False
+                         ) -> SimulatedObservation:
     """Simulate the observation ``plan`` of a survey with seed ``seed``."""
     p = draw_galaxy(seed, plan, config, galaxy_class=galaxy_class)
     rng = stream(seed, plan.index, OBSERVATION)
@@ -128,57 +131,12 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
     sigma0 = 0.013 * config.noise_scale * float(np.exp(rng.normal(0, 0.2)))
     grid = _Grid(n, p)
 
-    wave_obs = emission.WAVE * (1 + p.z)
-    cont_int = _continuum(grid, p)  # (M, M) continuum at rest 6000 Å, before the PSF
-    g_sed = float(_sed(ins.BAND_WAVE[0] / (1 + p.z), p))
-    sed = _sed(emission.WAVE, p) / g_sed  # line continua relative to the g band
-    cont_int = cont_int * g_sed  # g-band continuum
-    components = _components(grid, p, cont_int, sed)
-    ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec))
-    trans = emission.attenuation(ebv)  # (35, M, M)
-    t_ha = trans[IDX["Ha-6564"]]
+    sky = _true_sky(grid, p, band_fwhm)
+    wave_obs, flux, cont_g, cont = sky.wave_obs, sky.flux, sky.cont_g, sky.cont
+    vel, sig_gas = sky.vel, sky.sig_gas
 
-    lines = np.zeros((len(NAMES), grid.m, grid.m))
-    w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
-    for comp in components:
-        ratios = emission.line_ratios(comp.state)
-        ratios = ratios.reshape(ratios.shape + (1,) * (3 - ratios.ndim))
-        lines += ratios * (comp.halpha / emission.HA_HB)
-        f_ha = comp.halpha * t_ha
-        w[0] += f_ha
-        w[1] += f_ha * comp.velocity
-        w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
-    lines *= trans
-
-    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
-    sigma_ha = psf_sigma[IDX["Ha-6564"]]
-    cube = [lines, cont_int[None], w]
-    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3]
-    if spaxel_classes:
-        cube.append(np.stack([c.halpha * t_ha for c in components]))
-        sigmas.append([sigma_ha] * len(components))
-    conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
-    conv = conv[:, grid.crop[0], grid.crop[1]]
-    flux = np.maximum(conv[:len(NAMES)], 0.0)
-    cont_g = np.maximum(conv[len(NAMES)], 0.0)
-    wsum = np.maximum(conv[len(NAMES) + 1], 1e-12)
-    vel = conv[len(NAMES) + 2] / wsum
-    sig_gas = np.sqrt(np.maximum(conv[len(NAMES) + 3] / wsum - vel**2, 1.0))
-    cont = cont_g[None] * sed[:, None, None]  # (35, N, N) continuum under each line
-
-    # ---- footprint, foreground star, analysed spaxels ----------------------------------
-    radius = HEX_DIAMETER[plan.fibres] / 2
-    nocov, lowcov = ins.footprint(n, radius, rng)
-    star = np.zeros((n, n), bool)
-    has_star = rng.random() < config.forestar_rate
-    if has_star:
-        r_s, t_s = radius * rng.uniform(0.3, 0.85), rng.uniform(0, 2 * np.pi)
-        d2 = (grid.sx_map - r_s * np.cos(t_s)) ** 2 + (grid.sy_map - r_s * np.sin(t_s)) ** 2
-        star = (d2 < rng.uniform(1.5, 3.0) ** 2) & ~nocov
-    g_noise = ins.continuum_noise(cont_g, ins.BAND_WAVE[0], sigma0)
-    snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
-    analysed = ~nocov & ~star & (snr >= 1.0)
-    fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
+    nocov, lowcov, star, snr, g_noise, analysed, fitfailed = _footprint(
+        plan, grid, cont_g, sigma0, config, rng)
     zero = ~analysed | fitfailed
 
     # ---- Gaussian line fluxes, kinematics ----------------------------------------------
@@ -291,18 +249,91 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         "BINKEY": "HYB10", "NBINS": nbins, "LCSIM": (True, "simulated by linecube"),
         "LCSIMVER": __version__,
     }
+    spx_class = _truth_map(sky.components, sky.per_component, sky.lane, p, nocov)
     truth = _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, star.any(),
                        dapdone, dapqual, drp3qual)
+    truth.update(_anomaly_columns(p, flux, cont, spx_class, nocov))
     dapall = _dapall_row(plan, p, gflux, gew, gmask, grid, snr_g_med, snr_g_ring, colour,
                          drp3qual, dapqual, dapdone, sig_obs, ~nocov)
-    spx_class = None
-    if spaxel_classes:
-        per_comp = conv[len(NAMES) + 4:]
-        codes = np.array([SPAXEL_CODES[c.code] for c in components], np.int8)
-        spx_class = codes[np.argmax(per_comp, axis=0)]
-        spx_class[nocov] = SPAXEL_CODES["no_coverage"]
     return SimulatedObservation(plan, p, maps, header, truth, dapall, flux.astype(f32),
                                 spx_class, dapdone)
+
+
+@dataclass
+class _Sky:
+    """The noiseless observed galaxy on the (N, N) map: after dust and the PSF."""
+
+    wave_obs: np.ndarray  # (35,) observed wavelengths [Å]
+    flux: np.ndarray  # (35, N, N) line fluxes
+    cont_g: np.ndarray  # (N, N) g-band continuum
+    cont: np.ndarray  # (35, N, N) continuum under each line
+    vel: np.ndarray  # (N, N) Hα-weighted velocity
+    sig_gas: np.ndarray  # (N, N) Hα-weighted gas dispersion
+    components: list[_Component]
+    per_component: np.ndarray  # (K, N, N) observed Hα of each component
+    lane: np.ndarray  # (N, N) extra E(B-V) of a dust lane
+
+
+def _true_sky(grid: _Grid, p: GalaxyParams, band_fwhm: np.ndarray) -> _Sky:
+    """Components, continuum, dust and kinematic moments, through one batched PSF FFT."""
+    wave_obs = emission.WAVE * (1 + p.z)
+    cont_int = _continuum(grid, p)  # (M, M) continuum at rest 6000 Å, before the PSF
+    g_sed = float(_sed(ins.BAND_WAVE[0] / (1 + p.z), p))
+    sed = _sed(emission.WAVE, p) / g_sed  # line continua relative to the g band
+    cont_int = cont_int * g_sed  # g-band continuum
+    components = _components(grid, p, cont_int, sed)
+    cont_int = cont_int + _second_core(grid, p, cont_int)
+    lane = _dust_lane(grid, p)
+    ebv = p.ebv_center * np.exp(-grid.r / (2 * p.re_arcsec)) + lane
+    trans = emission.attenuation(ebv)  # (35, M, M)
+    t_ha = trans[IDX["Ha-6564"]]
+
+    lines = np.zeros((len(NAMES), grid.m, grid.m))
+    w = np.zeros((3, grid.m, grid.m))  # Hα-weighted moments: F, F v, F (sigma^2 + v^2)
+    for comp in components:
+        ratios = emission.line_ratios(comp.state)
+        ratios = ratios.reshape(ratios.shape + (1,) * (3 - ratios.ndim))
+        lines += ratios * (comp.halpha / emission.HA_HB)
+        f_ha = comp.halpha * t_ha
+        w[0] += f_ha
+        w[1] += f_ha * comp.velocity
+        w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
+    lines *= trans
+
+    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
+    sigma_ha = psf_sigma[IDX["Ha-6564"]]
+    cube = [lines, cont_int[None], w, np.stack([c.halpha * t_ha for c in components])]
+    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3,
+              [sigma_ha] * len(components)]
+    conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
+    conv = conv[:, grid.crop[0], grid.crop[1]]
+    k = len(NAMES)
+    cont_g = np.maximum(conv[k], 0.0)
+    wsum = np.maximum(conv[k + 1], 1e-12)
+    vel = conv[k + 2] / wsum
+    return _Sky(wave_obs=wave_obs, flux=np.maximum(conv[:k], 0.0), cont_g=cont_g,
+                cont=cont_g[None] * sed[:, None, None], vel=vel,
+                sig_gas=np.sqrt(np.maximum(conv[k + 3] / wsum - vel**2, 1.0)),
+                components=components, per_component=conv[k + 4:], lane=lane[grid.crop])
+
+
+def _footprint(plan: ObservationPlan, grid: _Grid, cont_g: np.ndarray, sigma0: float,
+               config: SimulationConfig, rng: np.random.Generator):
+    """Hexagon footprint, foreground star, g-band S/N and the analysed / FITFAILED spaxels:
+    ``(nocov, lowcov, star, snr, g_noise, analysed, fitfailed)``."""
+    n = grid.n
+    radius = HEX_DIAMETER[plan.fibres] / 2
+    nocov, lowcov = ins.footprint(n, radius, rng)
+    star = np.zeros((n, n), bool)
+    if rng.random() < config.forestar_rate:
+        r_s, t_s = radius * rng.uniform(0.3, 0.85), rng.uniform(0, 2 * np.pi)
+        d2 = (grid.sx_map - r_s * np.cos(t_s)) ** 2 + (grid.sy_map - r_s * np.sin(t_s)) ** 2
+        star = (d2 < rng.uniform(1.5, 3.0) ** 2) & ~nocov
+    g_noise = ins.continuum_noise(cont_g, ins.BAND_WAVE[0], sigma0)
+    snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
+    analysed = ~nocov & ~star & (snr >= 1.0)
+    fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
+    return nocov, lowcov, star, snr, g_noise, analysed, fitfailed
 
 
 class _Grid:
@@ -359,85 +390,250 @@ def _normalised(image: np.ndarray) -> np.ndarray:
 def _components(grid: _Grid, p: GalaxyParams, cont_int: np.ndarray,
                 sed: np.ndarray) -> list[_Component]:
     """The ionising sources of the galaxy with their intrinsic Hα maps [per spaxel]."""
-    ex, t = p.extra, p.extra["templates"]
+    t = p.extra["templates"]
     rotation = (p.v_max * (2 / np.pi) * np.arctan(grid.r / p.r_turn)
                 * np.sin(np.radians(p.inclination)) * np.cos(grid.phi))
     v_disk = p.v_sys + rotation
     cont_ha = cont_int * sed[IDX["Ha-6564"]]
     out: list[_Component] = []
-    disk_sigma = 45.0 if p.galaxy_class == "shock_merger" else p.sigma_gas
-
     if p.host == "star_forming" and p.galaxy_class != "blueberry":
-        total = _flux_units(p.log_l_ha_sf, p.z)
-        rd = 1.1 * p.re_arcsec / 1.678
-        arms = 1 + ex["arm_amplitude"] * np.cos(
-            2 * (grid.phi - np.log(np.maximum(grid.r, 1e-3) / rd)
-                 / np.tan(np.radians(ex["arm_pitch"]))) - ex["arm_phase"])
-        disk = np.exp(-grid.r / rd) * arms * ins.PIXEL**2 / (2 * np.pi * rd**2 * p.ba)
-        clumps = np.zeros_like(disk)
-        if p.n_clumps:
-            cu = ex["clump_r"] * np.cos(ex["clump_phi"])
-            cv = ex["clump_r"] * np.sin(ex["clump_phi"]) * p.ba
-            pa = np.radians(p.pa)
-            csx = cu * np.sin(pa) - cv * np.cos(pa)
-            csy = cu * np.cos(pa) + cv * np.sin(pa)
-            s2 = ex["clump_sigma"][:, None, None] ** 2
-            d2 = (grid.sx[None] - csx[:, None, None]) ** 2 + (grid.sy[None] - csy[:, None, None]) ** 2
-            wts = ex["clump_weight"] / ex["clump_weight"].sum()
-            clumps = np.sum(wts[:, None, None] * np.exp(-d2 / (2 * s2)) / (2 * np.pi * s2),
-                            axis=0) * ins.PIXEL**2
-        halpha = total * (0.7 * disk + 0.3 * clumps)
-        oh = np.clip(p.oh_center + p.oh_gradient * grid.r / p.re_arcsec, 7.9, 8.65)
-        out.append(_Component("star_forming", halpha, emission.star_forming(oh), v_disk,
-                              disk_sigma))
-        if p.galaxy_class == "shock_merger":
-            d2 = ((grid.sx - ex["companion_r"] * p.re_arcsec * np.cos(ex["companion_phi"])) ** 2
-                  + (grid.sy - ex["companion_r"] * p.re_arcsec * np.sin(ex["companion_phi"])) ** 2)
-            s2c = (0.3 * p.re_arcsec) ** 2
-            comp = 0.25 * total * np.exp(-d2 / (2 * s2c)) / (2 * np.pi * s2c) * ins.PIXEL**2
-            out.append(_Component("star_forming", comp, emission.star_forming(p.oh_center - 0.1),
-                                  p.v_sys + ex["companion_dv"], 40.0))
-
+        out += _star_forming(grid, p, v_disk)
     diffuse = p.ew_diffuse * (1 + p.z) * cont_ha
     out.append(_Component("diffuse", diffuse, t["diffuse"], v_disk, p.sigma_gas + 15.0))
-
     sf_ap = grid.aperture_sum(out[0].halpha) if out[0].code == "star_forming" else 0.0
+    out += _nuclear(grid, p, cont_ha, sf_ap, rotation, v_disk)
+    out += _rare_gas(grid, p, cont_ha, v_disk)
+    if p.agn_kind in ("liner", "composite"):
+        agn = [c for c in out if c.code in ("liner", "liner_extended", "composite")]
+        p.log_l_oiii_nucleus = _log_l_oiii(agn, p.z)
+    return out
+
+
+def _star_forming(grid: _Grid, p: GalaxyParams, v_disk: np.ndarray) -> list[_Component]:
+    """The HII-region disk (exponential, spiral arms, clumps) and its rare structures."""
+    ex = p.extra
+    total = _flux_units(p.log_l_ha_sf, p.z)
+    rd = 1.1 * p.re_arcsec / 1.678
+    arms = 1 + ex["arm_amplitude"] * np.cos(
+        2 * (grid.phi - np.log(np.maximum(grid.r, 1e-3) / rd)
+             / np.tan(np.radians(ex["arm_pitch"]))) - ex["arm_phase"])
+    disk = np.exp(-grid.r / rd) * arms * ins.PIXEL**2 / (2 * np.pi * rd**2 * p.ba)
+    clumps = np.zeros_like(disk)
+    if p.n_clumps:
+        cu = ex["clump_r"] * np.cos(ex["clump_phi"])
+        cv = ex["clump_r"] * np.sin(ex["clump_phi"]) * p.ba
+        pa = np.radians(p.pa)
+        csx = cu * np.sin(pa) - cv * np.cos(pa)
+        csy = cu * np.cos(pa) + cv * np.sin(pa)
+        s2 = ex["clump_sigma"][:, None, None] ** 2
+        d2 = (grid.sx[None] - csx[:, None, None]) ** 2 + (grid.sy[None] - csy[:, None, None]) ** 2
+        wts = ex["clump_weight"] / ex["clump_weight"].sum()
+        clumps = np.sum(wts[:, None, None] * np.exp(-d2 / (2 * s2)) / (2 * np.pi * s2),
+                        axis=0) * ins.PIXEL**2
+    halpha = total * (0.7 * disk + 0.3 * clumps)
+    oh = np.clip(p.oh_center + p.oh_gradient * grid.r / p.re_arcsec, 7.9, 8.65)
+    disk_sigma = 45.0 if p.galaxy_class == "shock_merger" else p.sigma_gas
+    kind, share = p.galaxy_class, p.structure_amount
+    out = []
+    if kind in ("sf_ring", "nuclear_ring"):
+        radius = p.structure_r
+        width = max((0.12 if kind == "sf_ring" else 0.25) * radius, 0.5)
+        ring = (np.exp(-(grid.r - radius) ** 2 / (2 * width**2))
+                * (1 + 0.4 * np.cos(3 * grid.phi + np.radians(p.structure_pa))))
+        oh_ring = float(np.clip(p.oh_center + p.oh_gradient * radius / p.re_arcsec, 7.9, 8.65))
+        out.append(_Component(kind if kind == "nuclear_ring" else "ring",
+                              share * total * _normalised(ring), emission.star_forming(oh_ring),
+                              v_disk, disk_sigma))
+        halpha = (1 - share) * halpha
+    elif kind == "stripped_tail":
+        along, perp = _along(grid, p.structure_pa)
+        start = 0.5 * p.re_arcsec
+        s = along - start
+        width = 0.5 + 0.15 * np.maximum(s, 0)
+        tail = ((s > 0) * np.exp(-s / p.structure_r) * np.exp(-perp**2 / (2 * width**2))
+                * (1 + 0.5 * np.sin(2 * np.pi * s / 1.5)))
+        oh_tail = float(np.clip(p.oh_center + 1.5 * p.oh_gradient, 7.9, 8.65))
+        out.append(_Component("tail", share * total * _normalised(tail),
+                              emission.star_forming(oh_tail), v_disk, 30.0))
+        halpha = halpha * np.where(along < -0.7 * p.re_arcsec,
+                                   np.exp((along + 0.7 * p.re_arcsec) / 0.5), 1.0)
+    first = _Component("star_forming", halpha, emission.star_forming(oh), v_disk, disk_sigma)
+    if kind == "shock_merger":
+        d2 = ((grid.sx - ex["companion_r"] * p.re_arcsec * np.cos(ex["companion_phi"])) ** 2
+              + (grid.sy - ex["companion_r"] * p.re_arcsec * np.sin(ex["companion_phi"])) ** 2)
+        s2c = (0.3 * p.re_arcsec) ** 2
+        comp = 0.25 * total * np.exp(-d2 / (2 * s2c)) / (2 * np.pi * s2c) * ins.PIXEL**2
+        out.append(_Component("star_forming", comp, emission.star_forming(p.oh_center - 0.1),
+                              p.v_sys + ex["companion_dv"], 40.0))
+    return [first, *out]
+
+
+def _along(grid: _Grid, pa_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sky coordinates along and across the direction ``pa_deg`` (east of north) [arcsec]."""
+    pa = np.radians(pa_deg)
+    return grid.sx * np.sin(pa) + grid.sy * np.cos(pa), grid.sx * np.cos(pa) - grid.sy * np.sin(pa)
+
+
+def _nuclear(grid: _Grid, p: GalaxyParams, cont_ha: np.ndarray, sf_ap: float,
+             rotation: np.ndarray, v_disk: np.ndarray) -> list[_Component]:
+    """The galaxy's nuclear source and its extended emission (AGN, composite, shock,
+    blueberry starburst)."""
+    t = p.extra["templates"]
     point = _normalised(np.exp(-grid.rc**2 / (2 * 0.25**2)))
-    if p.galaxy_class == "seyfert":
+    cls = p.galaxy_class
+    if cls == "seyfert":
         hb = _flux_units(p.log_l_oiii_nucleus, p.z) / 10 ** t["nucleus"]["o3"]
         ha = emission.HA_HB * hb
-        shape = point
-        if p.cone:
-            cpa = np.radians(p.cone_pa)
-            along = grid.sx * np.sin(cpa) + grid.sy * np.cos(cpa)
-            cos_open = np.abs(along) / np.maximum(grid.rc, 1e-6)
-            cone = (cos_open > np.cos(np.radians(30))) * np.exp(-grid.rc / (0.5 * p.re_arcsec))
-            shape = 0.7 * point + 0.3 * _normalised(cone + 1e-12)
-        out.append(_Component("seyfert", ha * shape, t["nucleus"], p.v_sys, 200.0))
-    elif p.galaxy_class == "liner":
+        share = p.extra["nlr_share"]
+        return [_Component("seyfert", (1 - share) * ha * point, t["nucleus"], p.v_sys, 200.0),
+                _extended_agn(grid, p, share * ha, "enlr", v_disk)]
+    if cls == "liner":
         ha = p.nucleus_fraction * (1 + p.z) * grid.aperture_sum(cont_ha)
-        out.append(_Component("liner", ha * point, t["nucleus"], p.v_sys, 150.0))
-    elif p.galaxy_class == "composite":
+        return [_Component("liner", ha * point, t["nucleus"], p.v_sys, 150.0),
+                _extended_agn(grid, p, p.extra["nlr_share"] * ha, "liner_extended", v_disk)]
+    if cls == "composite":
         f = p.nucleus_fraction
-        out.append(_Component("composite", f / (1 - f) * sf_ap * point, t["nucleus"], p.v_sys,
-                              120.0))
-    elif p.galaxy_class == "shock_merger":
+        return [_Component("composite", f / (1 - f) * sf_ap * point, t["nucleus"], p.v_sys,
+                           120.0)]
+    if cls == "shock_merger":
         rs = np.hypot(grid.u, grid.v / np.sqrt(p.ba))
         shape = np.exp(-rs / (0.5 * p.re_arcsec))
         f = p.nucleus_fraction
         scale = f / (1 - f) * sf_ap / grid.aperture_sum(shape)
-        out.append(_Component("shock", scale * shape, t["shock"], p.v_sys + 0.5 * rotation,
-                              p.sigma_gas))
-    elif p.galaxy_class == "blueberry":
+        return [_Component("shock", scale * shape, t["shock"], p.v_sys + 0.5 * rotation,
+                           p.sigma_gas)]
+    if cls == "blueberry":
         rd = p.re_arcsec / 1.678
         shape = _normalised(np.exp(-np.hypot(grid.r, 0.1) / rd))
-        out.append(_Component("blueberry", _flux_units(p.log_sfr + 41.27, p.z) * shape,
-                              t["starburst"], v_disk, p.sigma_gas))
-    if p.agn_kind in ("liner", "composite"):
-        o3 = emission.line_ratios(out[-1].state)[IDX["OIII-5008"]]
-        l_ha = float(out[-1].halpha.sum()) / _flux_units(0.0, p.z)
-        p.log_l_oiii_nucleus = float(np.log10(l_ha / emission.HA_HB * o3))
+        return [_Component("blueberry", _flux_units(p.log_sfr + 41.27, p.z) * shape,
+                           t["starburst"], v_disk, p.sigma_gas)]
+    return []
+
+
+def _extended_agn(grid: _Grid, p: GalaxyParams, halpha: float, code: str,
+                  v_disk: np.ndarray) -> _Component:
+    """AGN-ionised gas out to ``nlr_radius_kpc``: a cone (one- or two-sided), or round.
+
+    Surface brightness falls exponentially (scale R/3) to the edge R; the ionisation parameter
+    falls with radius, so [OIII]/Hβ, HeII and the density drop and the low-ionisation lines
+    rise along the cone.
+    """
+    radius = p.nlr_radius_kpc / float(cosmology.kpc_per_arcsec(p.z))
+    r = grid.rc if code == "enlr" else grid.r
+    shape = np.exp(-r / (radius / 3)) / (1 + np.exp((r - radius) / 0.3))
+    if p.cone:
+        along, _ = _along(grid, p.cone_pa)
+        cos_angle = along / np.maximum(grid.rc, 1e-6)
+        if p.cone_sides == 2:
+            cos_angle = np.abs(cos_angle)
+        shape = shape / (1 + np.exp(-(cos_angle - np.cos(np.radians(p.cone_opening))) / 0.05))
+    x = np.clip(r / radius, 0, 1)
+    t = p.extra["templates"]["nucleus"]
+    state = dict(t, o3=t["o3"] - 0.4 * x, n2=t["n2"] + 0.1 * x, s2=t["s2"] + 0.2 * x,
+                 o1=t["o1"] + 0.1 * x, he2=t["he2"] * (1 - 0.5 * x),
+                 ne=t["ne"] * 10 ** (-1.3 * x))
+    v = p.v_sys + 0.3 * (v_disk - p.v_sys)
+    return _Component(code, halpha * _normalised(shape + 1e-12), state, v,
+                      120.0 if code == "enlr" else 100.0)
+
+
+def _rare_gas(grid: _Grid, p: GalaxyParams, cont_ha: np.ndarray,
+              v_disk: np.ndarray) -> list[_Component]:
+    """Gas of the rare kinds that sit beside the disk: a second nucleus, an AGN-ionised
+    cloud (rings and tails are part of the disk, a dust lane is in the attenuation)."""
+    t = p.extra["templates"]
+    if p.galaxy_class == "double_nucleus":
+        core = _second_core(grid, p, cont_ha)
+        if p.host == "retired":  # LIER gas of the second core's old stars
+            ha, state = 2 * p.ew_diffuse * (1 + p.z) * core, t["diffuse"]
+        else:
+            ha = p.structure_amount * _flux_units(p.log_l_ha_sf, p.z) * _normalised(core)
+            state = emission.star_forming(p.oh_center)
+        return [_Component("second_nucleus", ha, state, p.v_sys + p.extra["second_dv"],
+                           p.sigma_gas)]
+    if p.galaxy_class == "agn_cloud":
+        along, perp = _along(grid, p.structure_pa)
+        s2 = p.extra["cloud_sigma"] ** 2
+        cloud = np.exp(-((along - p.structure_r) ** 2 + perp**2) / (2 * s2))
+        ha = p.structure_amount * _flux_units(p.log_l_ha_sf, p.z)
+        return [_Component("agn_cloud", ha * _normalised(cloud), t["cloud"], v_disk, 60.0)]
+    return []
+
+
+def _second_core(grid: _Grid, p: GalaxyParams, cont: np.ndarray) -> np.ndarray:
+    """Continuum of a second nucleus (``double_nucleus``): ``structure_amount`` of the host's
+    light in an exponential core of scale 0.6 arcsec; zero for other kinds."""
+    if p.galaxy_class != "double_nucleus":
+        return np.zeros_like(cont)
+    along, perp = _along(grid, p.structure_pa)
+    core = np.exp(-np.hypot(along - p.structure_r, perp) / 0.6)
+    return p.structure_amount * float(cont.sum()) * _normalised(core)
+
+
+def _dust_lane(grid: _Grid, p: GalaxyParams) -> np.ndarray:
+    """Extra E(B-V) of a dust lane along the major axis (``dust_lane``); zero otherwise."""
+    if p.galaxy_class != "dust_lane":
+        return np.zeros_like(grid.r)
+    d = grid.v - p.structure_r
+    extent = np.exp(-((grid.u / (1.5 * p.re_arcsec)) ** 4))
+    return p.structure_amount * np.exp(-d**2 / (2 * p.extra["lane_width"] ** 2)) * extent
+
+
+def _log_l_oiii(components: list[_Component], z: float) -> float:
+    """log [OIII]5008 luminosity [erg/s] of ``components`` (intrinsic, before dust)."""
+    total = 0.0
+    for comp in components:
+        o3 = emission.line_ratios(comp.state)[IDX["OIII-5008"]]
+        total += float(np.sum(comp.halpha / emission.HA_HB * o3))
+    return float(np.log10(total / _flux_units(0.0, z)))
+
+
+def _truth_map(components: list[_Component], per_comp: np.ndarray, lane: np.ndarray,
+               p: GalaxyParams, nocov: np.ndarray) -> np.ndarray:
+    """(N, N) int8 code of the component dominating each spaxel's observed Hα; a dust lane
+    marks where its extra E(B-V) is at least half its peak."""
+    codes = np.array([SPAXEL_CODES[c.code] for c in components], np.int8)
+    out = codes[np.argmax(per_comp, axis=0)]
+    if p.galaxy_class == "dust_lane":
+        out[lane >= 0.5 * p.structure_amount] = SPAXEL_CODES["dust_lane"]
+    out[nocov] = SPAXEL_CODES["no_coverage"]
     return out
+
+
+def integrated_class(log_nii_ha: float, log_oiii_hb: float, ew_ha: float) -> str:
+    """BPT + WHAN class of integrated ratios: ``star_forming`` (below Kauffmann et al. 2003),
+    ``retired`` (Hα EW < 3 Å), ``composite`` (below Kewley et al. 2001), ``seyfert`` or
+    ``liner`` (Schawinski et al. 2007 line)."""
+    x, y = log_nii_ha, log_oiii_hb
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return "retired" if ew_ha < 3 else "unknown"
+    if x < 0.05 and y < 0.61 / (x - 0.05) + 1.30:
+        return "star_forming"
+    if ew_ha < 3:
+        return "retired"
+    if x < 0.47 and y < 0.61 / (x - 0.47) + 1.19:
+        return "composite"
+    return "seyfert" if y > 1.05 * x + 0.45 else "liner"
+
+
+def _anomaly_columns(p: GalaxyParams, flux: np.ndarray, cont: np.ndarray,
+                     truth_map: np.ndarray, nocov: np.ndarray) -> dict:
+    """Integrated (whole-footprint, noiseless) class, ``ratio_normal`` and the share of covered
+    spaxels that anomalous components dominate."""
+    s = flux[:, ~nocov].sum(axis=1)
+    ha, hb = s[IDX["Ha-6564"]], s[IDX["Hb-4862"]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = float(np.log10(s[IDX["NII-6585"]] / ha))
+        y = float(np.log10(s[IDX["OIII-5008"]] / hb))
+        o32 = float(np.log10(s[IDX["OIII-5008"]] / (s[IDX["OII-3727"]] + s[IDX["OII-3729"]])))
+    ew = float(ha / cont[IDX["Ha-6564"]][~nocov].sum() / (1 + p.z))
+    cls = integrated_class(x, y, ew)
+    # green-pea-like ionisation (blueberries) lies below Kauffmann but far off the sequence
+    normal = cls == p.host and not (cls == "star_forming" and o32 > 0.5)
+    covered = ~nocov
+    return {"int_log_nii_ha": x, "int_log_oiii_hb": y, "int_log_oiii_oii": o32, "int_ew_ha": ew,
+            "integrated_class": cls, "ratio_normal": bool(normal),
+            "anomaly_fraction": float(np.isin(truth_map[covered], ANOMALOUS_CODES).mean())}
 
 
 def _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar) -> None:

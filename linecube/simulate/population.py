@@ -3,21 +3,28 @@
 Random streams: observation ``i`` of a survey with seed ``s`` owns the child
 ``np.random.SeedSequence(s).spawn(n)[i]``; its sub-streams are that child's spawned children
 (``spawn_key = (i, k)``): ``k = 0`` the plan, ``1`` the galaxy's intrinsic parameters, ``2`` the
-observation (PSF, noise, pipeline flags), ``3`` the extensions only full files carry. A repeat observation reuses the intrinsic stream of
-the galaxy's first observation, so both show the same galaxy. Nothing depends on the number of
+observation (PSF, noise, pipeline flags), ``3`` the extensions only full files carry, ``4`` the
+galaxy's spatial structure (rare kind, AGN narrow-line region). A repeat observation reuses the
+intrinsic and structure streams of the galaxy's first observation, so both show the same galaxy. Nothing depends on the number of
 workers or on the order in which observations are simulated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from linecube.simulate import cosmology
-from linecube.simulate.config import CLASSES, SimulationConfig
+from linecube.simulate.config import (
+    BASE_CLASSES,
+    CLASSES,
+    RARE_HOSTS,
+    RARE_KINDS,
+    SimulationConfig,
+)
 
-PLAN, INTRINSIC, OBSERVATION, FULL_EXTRAS = 0, 1, 2, 3
+PLAN, INTRINSIC, OBSERVATION, FULL_EXTRAS, STRUCTURE = 0, 1, 2, 3, 4
 _PLATE_STREAM = 2**32  # spawn_key root for plate-level draws (never an observation index)
 FIRST_PLATE = 7443  # lowest MaNGA plate id
 
@@ -43,6 +50,7 @@ class ObservationPlan:
         galaxy_fibres: bundle size of the galaxy's first observation, which set the target's
             Re coverage (1.5 or 2.5 Re, as in MaNGA's target selection).
         galaxy_plate: plate of the galaxy's first observation (sets its sky position).
+        forced_kind: rare kind given to this galaxy by ``min_per_kind`` ("" when drawn).
     """
 
     index: int
@@ -51,6 +59,7 @@ class ObservationPlan:
     ifudesign: int
     galaxy_fibres: int
     galaxy_plate: int
+    forced_kind: str = ""
 
     @property
     def plateifu(self) -> str:
@@ -91,8 +100,30 @@ def plan_survey(n: int, seed: int, config: SimulationConfig) -> list[Observation
         first = plans[galaxy] if galaxy != i else None
         plans.append(ObservationPlan(i, galaxy, plate, ifu,
                                      first.fibres if first else ifu // 100,
-                                     first.plate if first else plate))
+                                     first.plate if first else plate,
+                                     first.forced_kind if first else ""))
+        if first is None:
+            plans[i] = _force_kind(plans, seed, config)
     return plans
+
+
+def _force_kind(plans: list[ObservationPlan], seed: int, config: SimulationConfig
+                ) -> ObservationPlan:
+    """The last (first-observation) plan, given the next rare kind if ``min_per_kind`` still
+    asks for one: the first star-forming galaxies of the survey take the kinds in turn, so the
+    choice depends only on earlier galaxies (not on the survey size)."""
+    plan = plans[-1]
+    wanted = [k for k in RARE_KINDS if getattr(config.rare_kinds, k) > 0] * config.min_per_kind
+    given = sum(1 for p in plans[:-1] if p.forced_kind and not p.is_repeat)
+    if given >= len(wanted) or base_class(seed, plan.galaxy, config) != "star_forming":
+        return plan
+    return replace(plan, forced_kind=wanted[given])
+
+
+def base_class(seed: int, galaxy: int, config: SimulationConfig) -> str:
+    """The galaxy's class drawn from ``config.classes`` (the first draw of its stream)."""
+    rng = stream(seed, galaxy, INTRINSIC)
+    return str(rng.choice(BASE_CLASSES, p=config.classes.weights()))
 
 
 @dataclass
@@ -142,6 +173,14 @@ class GalaxyParams:
     radio_agn: bool = False
     radio_class: str = ""
     broad_agn: bool = False
+    host_class: str = ""  # the class without its rare structure (= galaxy_class otherwise)
+    anomaly_kind: str = "none"
+    nlr_radius_kpc: float = float("nan")  # AGN ENLR (Seyfert) or LIER (LINER) extent
+    cone_opening: float = float("nan")  # cone half-opening angle [deg]
+    cone_sides: int = 0  # 2 bi-conical, 1 one-sided, 0 round or none
+    structure_r: float = float("nan")  # rare kind's radius / offset / length [arcsec]
+    structure_pa: float = float("nan")  # rare kind's direction [deg east of north]
+    structure_amount: float = float("nan")  # rare kind's Hα share (dust lane: peak E(B-V))
     extra: dict = field(default_factory=dict, repr=False)
 
     def scalars(self) -> dict:
@@ -179,11 +218,16 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
     from linecube.simulate import emission
 
     rng = stream(seed, plan.galaxy, INTRINSIC)
-    cls = str(rng.choice(CLASSES, p=config.classes.weights()))
+    cls = str(rng.choice(BASE_CLASSES, p=config.classes.weights()))
+    srng = stream(seed, plan.galaxy, STRUCTURE)
+    kind = plan.forced_kind or _draw_kind(cls, srng, config)
     if galaxy_class is not None:
         if galaxy_class not in CLASSES:
             raise ValueError(f"unknown class {galaxy_class!r}; classes are {', '.join(CLASSES)}")
-        cls = galaxy_class
+        kind = galaxy_class if galaxy_class in RARE_KINDS else ""
+        cls = galaxy_class if not kind else cls
+    if kind and cls not in RARE_HOSTS[kind]:
+        cls = RARE_HOSTS[kind][0]
     u, n = rng.uniform, rng.normal
 
     agn_kind = {"seyfert": "seyfert", "liner": "liner"}.get(cls, "")
@@ -281,7 +325,6 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         nucleus_fraction = u(0.75, 0.9)  # shock share of the central Hα
     elif cls == "blueberry":
         templates["starburst"] = emission.template("blueberry", rng)
-    cone = cls == "seyfert" and rng.random() < config.seyfert_cone_fraction
     cone_pa = float(u(0, 180))
 
     # HII-region clumps: positions from the exponential disk, sizes 0.3-0.7 arcsec.
@@ -316,11 +359,84 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         sigma_gas=float(sigma_gas), v_sys=float(n(0, 15)), cont_re=cont_re,
         sed_beta=float(sed_beta), d4000=float(d4000), ew_diffuse=float(ew_diffuse),
         log_l_ha_sf=float(log_l_ha_sf), log_l_oiii_nucleus=float(log_l_oiii),
-        nucleus_fraction=float(nucleus_fraction), cone=bool(cone), cone_pa=cone_pa,
-        n_clumps=n_clumps, extra=templates_extra,
+        nucleus_fraction=float(nucleus_fraction), cone=False, cone_pa=cone_pa,
+        n_clumps=n_clumps, host_class=cls, anomaly_kind=kind or cls, extra=templates_extra,
     )
+    if kind:
+        params.galaxy_class = kind
+    elif cls in ("star_forming", "retired"):
+        params.anomaly_kind = "none"
     _draw_agn_detections(params, rng, config)
+    _draw_nlr(params, srng, config)
+    if kind:
+        _draw_structure(params, srng)
     return params
+
+
+def _draw_kind(cls: str, rng: np.random.Generator, config: SimulationConfig) -> str:
+    """A rare kind for a galaxy of base class ``cls`` ("" for none)."""
+    probs = config.rare_kind_probabilities(cls)
+    x, edge = rng.random(), 0.0
+    for kind, prob in probs.items():
+        edge += prob
+        if x < edge:
+            return kind
+    return ""
+
+
+# Size-luminosity relation of extended narrow-line regions in MaNGA AGN (Chen et al. 2019,
+# MNRAS 489, 855): slope 0.42; the normalisation and the scatter are approximate.
+NLR_SLOPE, NLR_LOG_R41, NLR_SCATTER = 0.42, 0.25, 0.2  # log R[kpc] at L[OIII] = 1e41 erg/s
+
+
+def nlr_radius_relation(log_l_oiii: np.ndarray) -> np.ndarray:
+    """Median log10 ENLR radius [kpc] at log L[OIII] [erg/s] (Chen et al. 2019 slope)."""
+    return NLR_LOG_R41 + NLR_SLOPE * (np.asarray(log_l_oiii) - 41.0)
+
+
+def _draw_nlr(p: GalaxyParams, rng: np.random.Generator, config: SimulationConfig) -> None:
+    """Extent and geometry of the AGN's extended emission (Seyfert ENLR, LINER LIER)."""
+    if p.galaxy_class == "seyfert":
+        log_r = nlr_radius_relation(p.log_l_oiii_nucleus) + rng.normal(0, NLR_SCATTER)
+        p.nlr_radius_kpc = float(10**log_r)
+        p.cone = bool(not p.broad_agn and rng.random() < config.seyfert_cone_fraction)
+        if p.cone:
+            p.cone_sides = 1 if rng.random() < config.one_sided_cone_fraction else 2
+            p.cone_opening = float(rng.uniform(20, 45))
+        p.extra["nlr_share"] = float(rng.uniform(0.3, 0.6))
+    elif p.galaxy_class == "liner":
+        p.nlr_radius_kpc = float(10 ** rng.uniform(0.0, 0.5))
+        p.extra["nlr_share"] = float(rng.uniform(0.5, 1.0))
+
+
+def _draw_structure(p: GalaxyParams, rng: np.random.Generator) -> None:
+    """Geometry and strength of the galaxy's rare spatial kind (in ``structure_*``)."""
+    from linecube.simulate import emission
+
+    u = rng.uniform
+    kpc = float(cosmology.kpc_per_arcsec(p.z))
+    kind = p.galaxy_class
+    p.structure_pa = float(u(0, 360))
+    if kind == "sf_ring":  # outer / collisional ring of HII regions
+        p.structure_r, p.structure_amount = float(u(0.8, 1.5) * p.re_arcsec), float(u(0.4, 0.6))
+    elif kind == "nuclear_ring":  # bar-driven circumnuclear starburst ring
+        p.structure_r = float(max(u(0.5, 1.2) / kpc, 1.5))
+        p.structure_amount = float(u(0.3, 0.5))
+    elif kind == "stripped_tail":  # ram-pressure-stripped tail of star formation
+        p.structure_r, p.structure_amount = float(u(1.0, 2.0) * p.re_arcsec), float(u(0.15, 0.3))
+    elif kind == "double_nucleus":  # late merger: a second nucleus with its own gas
+        p.structure_r = float(max(u(0.3, 0.8) * p.re_arcsec, 2.0))
+        p.structure_amount = float(u(0.1, 0.25))  # continuum share of the second core
+        p.extra["second_dv"] = float(rng.choice([-1, 1]) * u(50, 200))
+    elif kind == "dust_lane":  # a lane of extra dust along the major axis
+        p.structure_r = float(u(-0.2, 0.2) * p.re_arcsec)  # offset along the minor axis
+        p.structure_pa = p.pa
+        p.structure_amount = float(u(0.4, 0.9))
+        p.extra["lane_width"] = float(u(0.5, 1.0))
+    elif kind == "agn_cloud":  # gas far from the nucleus ionised by a (faded) AGN
+        p.structure_r, p.structure_amount = float(u(0.8, 1.4) * p.re_arcsec), float(u(0.02, 0.05))
+        p.extra["cloud_sigma"] = float(u(0.6, 1.2))
+        p.extra["templates"]["cloud"] = emission.template("seyfert", rng)
 
 
 def _draw_agn_detections(p: GalaxyParams, rng: np.random.Generator,

@@ -8,6 +8,7 @@ Output layout (``OUT``)::
     OUT/dapall-v3_1_1-3.1.0.fits             DAPall (dapall-v2_4_3-2.2.1.fits for dr15)
     OUT/truth.parquet, OUT/truth.fits        one row per observation: class and parameters
     OUT/agn_catalogue.fits                   MaNGA AGN VAC style catalogue (incomplete)
+    OUT/truth_maps.fits                      per-spaxel truth: dominant component per spaxel
     OUT/spaxel_classes/manga-PLATE-IFU-CLASSES.fits.gz   per-spaxel classes (optional)
     OUT/.progress/NNNNNN.json                per-observation records, for resuming
 
@@ -18,6 +19,7 @@ with a record are not simulated again.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -209,8 +211,7 @@ def _work(task: list[ObservationPlan], job: dict) -> list[dict]:
     done: list = []
     for plan in task:
         try:
-            obs = simulate_observation(plan, job["seed"], config, full=job["full"],
-                                       spaxel_classes=job["spaxel_classes"])
+            obs = simulate_observation(plan, job["seed"], config, full=job["full"])
             if fmt != "mmu" and obs.dapdone:
                 _write_maps(out, obs, fmt, job["full"])
             if job["spaxel_classes"] and obs.dapdone:
@@ -241,7 +242,8 @@ def _record(obs, written: bool, fmt: str) -> dict:
     truth = dict(obs.truth)
     truth["maps_file"] = _maps_relpath(obs.plan.plateifu, fmt) if written else ""
     return {"observation": obs.plan.index, "plateifu": obs.plan.plateifu, "written": written,
-            "truth": truth, "dapall": obs.dapall}
+            "truth": truth, "dapall": obs.dapall,
+            "truth_map": base64.b64encode(obs.spaxel_class.astype(np.int8).tobytes()).decode()}
 
 
 def _maps_relpath(plateifu: str, fmt: str) -> str:
@@ -426,7 +428,56 @@ def _write_catalogues(out: Path, records: list[dict], fmt: str) -> dict[str, Pat
     })
     files["agn_catalogue"] = out / "agn_catalogue.fits"
     _write_table(table, files["agn_catalogue"], "AGN")
+    files["truth_maps"] = out / TRUTH_MAPS
+    _write_truth_maps(files["truth_maps"], records)
     return files
+
+
+TRUTH_MAPS = "truth_maps.fits"
+OUTSIDE_MAP = -2  # truth-map code of the padding beyond an observation's map size
+
+
+def _write_truth_maps(path: Path, records: list[dict]) -> None:
+    """All observations' truth maps in one FITS file (layout in ``read_truth_maps``)."""
+    from astropy.io import fits
+
+    from linecube.simulate.galaxy import ANOMALOUS_CODES, SPAXEL_CODES
+    from linecube.store.store import atomic_write_bytes
+
+    sizes = [r["truth"]["map_size"] for r in records]
+    side = max(sizes, default=0)
+    cube = np.full((len(records), side, side), OUTSIDE_MAP, np.int8)
+    for i, (rec, n) in enumerate(zip(records, sizes, strict=True)):
+        cube[i, :n, :n] = np.frombuffer(base64.b64decode(rec["truth_map"]), np.int8).reshape(n, n)
+    hdr = fits.Header()
+    hdr["OUTSIDE"] = (OUTSIDE_MAP, "code beyond the observation's map size")
+    for name, code in SPAXEL_CODES.items():
+        hdr[f"CODE{code + 2}"] = (name, f"code {code}; anomalous: {code in ANOMALOUS_CODES}")
+    hdr["ANOMCODE"] = (",".join(map(str, ANOMALOUS_CODES)), "codes of anomalous spaxels")
+    index = fits.BinTableHDU.from_columns([
+        fits.Column("PLATEIFU", "20A", array=[r["plateifu"] for r in records]),
+        fits.Column("MANGAID", "20A", array=[r["truth"]["mangaid"] for r in records]),
+        fits.Column("MAP_SIZE", "J", array=sizes),
+        fits.Column("CLASS", "20A", array=[r["truth"]["class"] for r in records]),
+    ], name="INDEX")
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube, hdr, name="CODES"), index]).writeto(buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
+    """Read ``truth_maps.fits``: ``plateifu``, ``map_size`` and ``class`` (N,), and ``codes``,
+    a list of N int8 (n, n) maps on each observation's MAPS grid (codes of ``SPAXEL_CODES``)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        cube = np.asarray(hdul["CODES"].data)
+        index = hdul["INDEX"].data
+        plateifu = np.array([str(v).strip() for v in index["PLATEIFU"]])
+        sizes = np.asarray(index["MAP_SIZE"], int)
+        classes = np.array([str(v).strip() for v in index["CLASS"]])
+    return {"plateifu": plateifu, "map_size": sizes, "class": classes,
+            "codes": [cube[i, :n, :n].copy() for i, n in enumerate(sizes)]}
 
 
 def _catalogued(t: dict) -> bool:

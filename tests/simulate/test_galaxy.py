@@ -6,6 +6,7 @@ import pytest
 from linecube.bits import DAPPIXMASK
 from linecube.lines import DR17_LINES
 from linecube.simulate import CLASSES, SimulationConfig, simulate_galaxy
+from linecube.simulate.config import BASE_CLASSES
 from linecube.simulate.emission import IDX
 from linecube.simulate.galaxy import APERTURE, SIGMA_TIES
 
@@ -230,8 +231,8 @@ def test_flux_and_snr_in_format_doc_ranges(by_class):
 
 
 def test_same_seed_byte_identical_and_seed_matters():
-    a = simulate_galaxy(seed=7, index=3, fibres=19, full=True, spaxel_classes=True)
-    b = simulate_galaxy(seed=7, index=3, fibres=19, full=True, spaxel_classes=True)
+    a = simulate_galaxy(seed=7, index=3, fibres=19, full=True)
+    b = simulate_galaxy(seed=7, index=3, fibres=19, full=True)
     assert a.maps.keys() == b.maps.keys()
     for key in a.maps:
         assert a.maps[key].tobytes() == b.maps[key].tobytes(), key
@@ -247,7 +248,7 @@ def test_same_seed_byte_identical_and_seed_matters():
 
 
 def test_spaxel_classes_mark_the_nucleus():
-    obs = simulate_galaxy(seed=0, galaxy_class="seyfert", fibres=37, spaxel_classes=True)
+    obs = simulate_galaxy(seed=0, galaxy_class="seyfert", fibres=37)
     n = obs.spaxel_class.shape[0]
     assert obs.spaxel_class[n // 2, n // 2] == 3  # Seyfert nucleus dominates the centre
     assert obs.spaxel_class[0, 0] == -1  # no coverage
@@ -261,6 +262,6 @@ def test_config_rejects_unknown_keys_and_bad_values():
     with pytest.raises(ValidationError):
         SimulationConfig(bundles={20: 1})
     with pytest.raises(ValidationError):
-        SimulationConfig(classes={name: 0 for name in CLASSES})
+        SimulationConfig(classes={name: 0 for name in BASE_CLASSES})
     with pytest.raises(ValueError, match="unknown class"):
         simulate_galaxy(galaxy_class="quasar")

@@ -93,6 +93,31 @@ def test_simulate_galaxy_is_the_survey_observation(survey):
             np.testing.assert_array_equal(hdul[ext].data, obs.maps[ext])
 
 
+def test_truth_maps_product_and_anomaly_columns(survey):
+    from linecube.simulate import simulate_galaxy
+    from linecube.simulate.galaxy import ANOMALOUS_CODES
+    from linecube.simulate.survey import read_truth_maps
+
+    out, _ = survey
+    truth = pd.read_parquet(out / "truth.parquet")
+    for col in ("host_class", "anomaly_kind", "ratio_normal", "anomaly_fraction",
+                "integrated_class", "nlr_radius_kpc"):
+        assert col in truth.columns
+    assert truth["ratio_normal"].dtype == bool
+    assert truth["anomaly_fraction"].between(0, 1).all()
+    maps = read_truth_maps(out / "truth_maps.fits")
+    assert maps["plateifu"].tolist() == truth["plateifu"].tolist()
+    assert maps["map_size"].tolist() == truth["map_size"].tolist()
+    for i in (0, len(truth) - 1):
+        obs = simulate_galaxy(seed=3, index=i, config=SMALL)
+        np.testing.assert_array_equal(maps["codes"][i], obs.spaxel_class)
+        covered = maps["codes"][i] >= 0
+        frac = np.isin(maps["codes"][i][covered], ANOMALOUS_CODES).mean()
+        assert frac == pytest.approx(truth["anomaly_fraction"].iloc[i])
+    hdr = fits.getheader(out / "truth_maps.fits", "CODES")
+    assert hdr["CODE3"] == "star_forming" and hdr["OUTSIDE"] == -2
+
+
 def test_dapall_catalogue(survey):
     out, _ = survey
     truth = pd.read_parquet(out / "truth.parquet")
