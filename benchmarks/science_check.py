@@ -12,7 +12,9 @@ the noise floor inside each normal class; the anomalous fraction of the top 1 %;
 bootstrap intervals of AUROC differences against the baselines; and the BPT purity of latent
 neighbours (k = 10, among the held-out galaxies of one fold model). The figures are then
 averaged over seeds with their min-max spread. When the truth table has ``ratio_normal``
-(anomalies whose integrated line ratios are normal), their classes get a table of their own.
+(anomalies whose integrated line ratios are normal), their classes get a table of their own,
+and when the survey has per-spaxel truth (``truth_maps.fits``) the held-out galaxies'
+``anomaly_maps.zarr`` are scored against it (pixel AUROC overall and per kind).
 
 Every step is skipped when its output exists, so an interrupted run resumes.
 
@@ -152,21 +154,43 @@ def noise_floor_by_plateifu(store_path: Path) -> pd.Series:
     return pd.Series(noise_floor(store), index=store.catalogue["plateifu"].astype(str))
 
 
-def summarise(per_seed: list[dict], scores: list[str], names: dict[str, str]) -> str:
+def pixel_table(store_path: Path, truth_maps: Path, analyses: list[Path]) -> pd.DataFrame:
+    """Pixel AUROC of the held-out galaxies' anomaly maps, pooled over the fold models."""
+    from linecube.analysis.layout import AnalysisDir
+    from linecube.analysis.pixel import pixel_auroc, read_anomaly_maps, store_truth
+    from linecube.store import Store
+
+    anomalous, covered, kinds = store_truth(Store.open(store_path), truth_maps)
+    maps = np.full(anomalous.shape, np.nan, dtype=np.float32)
+    for analysis in analyses:
+        held = AnalysisDir(analysis).catalogue()["split"].to_numpy() == "holdout"
+        maps[held] = read_anomaly_maps(analysis)[held]
+    return pixel_auroc(maps, anomalous, covered, kinds)
+
+
+def cell(values: list[float]) -> str:
+    """mean [min, max] of the seeds' values."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.2f} [{v.min():.2f}, {v.max():.2f}]"
+
+
+def summarise(per_seed: list[dict], scores: list[str], names: dict[str, str],
+              ratio_normal: list[str]) -> str:
     """Markdown tables: mean [min, max] over seeds."""
-
-    def cell(values: list[float]) -> str:
-        v = np.asarray(values, dtype=float)
-        return f"{v.mean():.2f} [{v.min():.2f}, {v.max():.2f}]"
-
     labels = list(per_seed[0]["auroc"][scores[0]])
-    lines = ["AUROC, mean [min, max] over seeds:", "",
-             "| label | " + " | ".join(names.get(s, s) for s in scores) + " |",
-             "|---" * (len(scores) + 1) + "|"]
-    for label in labels:
-        lines.append(f"| {label} | " + " | ".join(
-            cell([m["auroc"][s][label] for m in per_seed]) for s in scores) + " |")
-    lines += ["", "Noise-floor Spearman rho inside the normal classes (SF / retired), top 1 % "
+    lines = []
+    for title, group in (("AUROC", [x for x in labels if x not in ratio_normal]),
+                         ("AUROC of the ratio-normal classes", ratio_normal)):
+        if not group:
+            continue
+        lines += [f"{title}, mean [min, max] over seeds:", "",
+                  "| label | " + " | ".join(names.get(s, s) for s in scores) + " |",
+                  "|---" * (len(scores) + 1) + "|"]
+        for label in group:
+            lines.append(f"| {label} | " + " | ".join(
+                cell([m["auroc"][s][label] for m in per_seed]) for s in scores) + " |")
+        lines.append("")
+    lines += ["Noise-floor Spearman rho inside the normal classes (SF / retired), top 1 % "
               "anomalous fraction:", "", "| score | rho SF | rho retired | top 1 % |",
               "|---|---|---|---|"]
     for s in scores:
@@ -193,6 +217,11 @@ def summarise(per_seed: list[dict], scores: list[str], names: dict[str, str]) ->
     lines += ["", "BPT purity of k = 10 latent neighbours:", "",
               "| " + " | ".join(classes) + " |", "|---" * len(classes) + "|",
               "| " + " | ".join(cell([m["purity"][c] for m in per_seed]) for c in classes) + " |"]
+    if "pixel" in per_seed[0]:
+        lines += ["", "Pixel AUROC of `anomaly_maps.zarr` (held-out galaxies, each kind with the "
+                  "normal galaxies):", "", "| kind | pixel AUROC |", "|---|---|"]
+        for kind in per_seed[0]["pixel"]:
+            lines.append(f"| {kind} | {cell([m['pixel'][kind] for m in per_seed])} |")
     return "\n".join(lines)
 
 
@@ -235,7 +264,7 @@ def main() -> None:
     floor = noise_floor_by_plateifu(store)
     per_seed, bpt = [], None
     for seed in args.seeds:
-        parts = []
+        parts, analyses = [], []
         for fold in (0, 1):
             model = train_fold(store, out / f"run_s{seed}_f{fold}", seed, fold, args)
             analysis = out / f"analysis_s{seed}_f{fold}"
@@ -246,6 +275,7 @@ def main() -> None:
                 bpt = pd.read_parquet(analysis / "catalogue.parquet").set_index("plateifu")["bpt_class"]
             part["fold"] = fold
             parts.append(part)
+            analyses.append(analysis)
         cat = pd.concat(parts).sort_values("row").reset_index(drop=True)
         cat["headline"] = -cat["rank"].to_numpy(dtype=np.float64)
         key = cat["plateifu"].astype(str)
@@ -261,15 +291,17 @@ def main() -> None:
         cat.drop(columns=["mu"]).to_parquet(out / f"crossfit_s{seed}.parquet")
         step(f"metrics seed {seed}", False)
         per_seed.append(seed_metrics(cat, scores, args.n_bootstrap, seed))
+        if (sim / "truth_maps.fits").is_file():
+            pixel = pixel_table(store, sim / "truth_maps.fits", analyses)
+            per_seed[-1]["pixel"] = dict(zip(pixel["kind"], pixel["pixel_auroc"], strict=True))
     (out / "science_check.json").write_text(json.dumps(per_seed, indent=1))
     names = {"score_ratio_iforest": "line-ratio iForest", "score_pca": "PCA recon"}
-    print()
-    print(summarise(per_seed, scores, names))
+    ratio_normal = []
     if "ratio_normal" in truth:
-        normal_kinds = sorted(truth.loc[truth["ratio_normal"].astype(bool)
-                                        & ~truth["class"].isin(NORMAL), "class"].unique())
-        print("\nratio-normal classes (integrated line ratios like their host's): "
-              + (", ".join(normal_kinds) or "none"))
+        share = truth[~truth["class"].isin(NORMAL)].groupby("class")["ratio_normal"].mean()
+        ratio_normal = sorted(share.index[share >= 0.5])
+    print()
+    print(summarise(per_seed, scores, names, ratio_normal))
 
 
 if __name__ == "__main__":

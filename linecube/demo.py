@@ -133,8 +133,8 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
         for name in ("metrics", "comparisons"):
             os.replace(evaluation / f"{name}.csv", evaluation / f"{name}_is_agn.csv")
         per_class = evaluate(adir, survey / "truth.parquet", EvaluateConfig(
-            label_column="class", per_class=True, compare=["pca", "ratio_iforest"], seed=seed),
-            store=store)
+            label_column="class", per_class=True, compare=["pca", "ratio_iforest"], seed=seed,
+            pixel_truth=str(survey / "truth_maps.fits")), store=store)
     with _step("report", timings, echo):
         report = build_report(adir, report_dir, labels=survey / "truth.parquet")
     with _step("explorer", timings, echo):
@@ -150,6 +150,9 @@ def run_demo(out: str | Path = "linecube-demo", n: int = 300, seed: int = 0,
     echo(shown.to_string(index=False))
     echo("")
     _echo_agn(agn, echo)
+    pixel = per_class["pixel"].set_index("kind")["pixel_auroc"]
+    echo(f"Per-spaxel anomaly maps against the simulated truth maps: pixel AUROC {pixel['all']:.2f} "
+         "(per kind in analysis/evaluation/pixel_metrics.csv)")
     echo("Best score per simulated class (AUROC), the ConvLSTM against the baselines:")
     metrics = per_class["metrics"]
     best_rows = metrics.loc[metrics.groupby("label")["auroc"].idxmax()]
