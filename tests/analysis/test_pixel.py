@@ -160,6 +160,9 @@ def test_evaluate_pixel_truth_option(embedded, store, tmp_path):
     store.catalogue["center_y"] = store.catalogue["center_x"] = size / 2
     cfg = EvaluateConfig(n_bootstrap=20, top_k=3, purity_k=0, label_column="class",
                          per_class=True, pixel_truth=str(tmp_path / "truth_maps.fits"))
+    import shutil
+
+    shutil.rmtree(embedded / "anomaly_maps.zarr")  # as an analysis from before the maps existed
     with pytest.raises(InputFileError, match="calibrated model"):
         evaluate(embedded, labels, cfg, store=store)
     rng = np.random.default_rng(1)
