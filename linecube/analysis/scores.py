@@ -20,9 +20,10 @@ from linecube.config import StrictModel
 from linecube.errors import ConfigError
 
 LATENT_DETECTORS = ("iforest", "knn", "lof")
-# The scores of the headline ranking: calibrated residuals (compact and extended) and the
-# latent isolation forest, chosen with benchmarks/science_check.py (BENCHMARKS.md).
-HEADLINE_SCORES = ("resid_peak", "resid_mean", "iforest")
+# The scores of the headline ranking: the calibrated residual peak, which of every score and
+# combination measured by benchmarks/science_check.py found AGN best and tracked the noise
+# least (BENCHMARKS.md, "Science check").
+HEADLINE_SCORES = ("resid_peak",)
 PYOD_DETECTORS = ("ecod", "copod")
 
 

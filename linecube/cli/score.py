@@ -25,7 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--k", type=int, help="neighbours of knn and lof (10)")
     parser.add_argument("--n-estimators", type=int, help="isolation-forest trees (200)")
     parser.add_argument(
-        "--combine", nargs="+", help="scores in score_combined (default: recon iforest knn lof)"
+        "--combine", nargs="+", help="scores in score_combined (default: resid_peak, the calibrated residual peak)"
     )
     parser.add_argument(
         "--threshold-pct", type=float, help="flag galaxies with pct_combined >= this (99)"
