@@ -404,7 +404,8 @@ def fit_calibration(
 
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     if len(rows) < 3:
-        raise ConfigError(f"the residual calibration needs at least 3 galaxies, got {len(rows)}")
+        raise ConfigError(f"the residual calibration needs at least 3 validation galaxies, got "
+                          f"{len(rows)}: raise data.val_fraction or train on more galaxies")
     lines = list(store.meta.lines)
     samples: list[list[np.ndarray]] = [[] for _ in lines]
     for start in range(0, len(rows), batch_size):
