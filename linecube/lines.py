@@ -61,6 +61,8 @@ DR17_LINES: tuple[Line, ...] = (
 )
 
 _DR17_BY_NAME = {line.name: line for line in DR17_LINES}
+# Channels whose flux the DR17 DAP fixes at a ratio to a partner: they repeat that partner.
+TIED_LINES = frozenset(line.name for line in DR17_LINES if line.tied_to)
 
 # DR15 / MPL-7 (ELPMILES): 22 channels in header order. The DR15 fit fixed [OIII], [OI] and
 # [NII] doublet ratios at 0.340, 0.328 and 0.327 (medians measured in a real DR15 file);

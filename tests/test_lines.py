@@ -1,7 +1,7 @@
 import pytest
 
 from linecube.errors import ConfigError
-from linecube.lines import DR15_LINES, DR17_LINES, PRESETS, resolve_lines
+from linecube.lines import DR15_LINES, DR17_LINES, PRESETS, TIED_LINES, resolve_lines
 
 
 def test_catalogue_sizes_and_header_order():
@@ -31,8 +31,6 @@ DAP_DR17_TIES = {
 def test_ties():
     ties = {ln.name: (ln.tied_to, ln.tie_ratio) for ln in DR17_LINES if ln.tied_to}
     assert ties == DAP_DR17_TIES
-    from linecube.analysis.calibrate import TIED_LINES
-
     assert set(TIED_LINES) == set(DAP_DR17_TIES)
     dr15 = {ln.name: ln for ln in DR15_LINES}
     assert dr15["NeIII-3968"].tied_to is None and dr15["OI-6365"].tie_ratio == 0.328

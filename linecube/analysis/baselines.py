@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from linecube.errors import ConfigError
+from linecube.lines import TIED_LINES
 from linecube.store.store import Store
 
 RATIO_FLOOR = 1e-3  # ratios below (or undefined: zero flux) are set to this before the log
@@ -90,8 +91,6 @@ def ratio_features(fluxes: np.ndarray, lines: list[str], reference: str = "Ha-65
     information of their own and are dropped. Ratios that are not positive and finite (no
     flux) are set to ``RATIO_FLOOR``.
     """
-    from linecube.analysis.calibrate import TIED_LINES
-
     if reference not in lines:
         raise ConfigError(f"the line-ratio baseline needs {reference} among the lines")
     ref = lines.index(reference)

@@ -31,18 +31,17 @@ Galaxy-level statistics (see :func:`galaxy_statistics`):
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from linecube.lines import DR17_LINES
+from linecube.lines import TIED_LINES
 
 Z2_CLIP = 25.0  # z^2 is clipped here when fitting, so rare anomalous spaxels cannot set the scale
 CHI2_1_CLIPPED_MEAN = 0.99998  # E[min(chi2_1, 25)]: the fitted target, 1 - 2e-5
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 DEFAULT_PSF_FWHM = 2.5  # arcsec, MaNGA's median reconstructed PSF in g (Law et al. 2016)
-TIED_LINES = frozenset(ln.name for ln in DR17_LINES if ln.tied_to)
-STATISTICS = ("mean", "peak")
 
 
 class ResidualCalibration(BaseModel):
@@ -190,12 +189,9 @@ def galaxy_statistics(
         ``per_line`` is (B, L) mean z^2 per line; ``anomaly_map`` is (B, H, W), the smoothed
         chi-square map (NaN outside the valid spaxels).
     """
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a line with no valid spaxel
-            per_line = np.nanmean(z**2, axis=(2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a line with no valid spaxel
+        per_line = np.nanmean(z**2, axis=(2, 3))
     chi = chi2_map(z, untied)
     smoothed = np.stack([smooth_map(c, s) for c, s in zip(chi, sigma, strict=True)])
     mean = np.full(len(z), np.nan)
@@ -212,16 +208,26 @@ def galaxy_statistics(
 MIN_TREND_GALAXIES = 20  # fewer calibration galaxies: no trend, a plain median and MAD
 
 
-def galaxy_covariates(data: dict[str, np.ndarray]) -> np.ndarray:
-    """(B, 2): log10 noise floor (median 1/sqrt(ivar) over valid spaxels, network units) and
-    log10 number of covered spaxels (any line valid) of each galaxy."""
-    valid = data["weight"] > 0
-    out = np.full((len(valid), 2), np.nan)
+def noise_floor_of(ivar: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(B,) noise floor: median over the valid spaxels of all lines of 1 / sqrt(ivar), in the
+    units of ``ivar`` (B, L, H, W); NaN for a galaxy without a valid spaxel."""
+    valid = weight > 0
+    out = np.full(len(valid), np.nan)
     for i in range(len(valid)):
         if valid[i].any():
-            out[i, 0] = np.log10(np.median(1.0 / np.sqrt(data["ivar"][i][valid[i]])))
-            out[i, 1] = np.log10(valid[i].any(axis=0).sum())
+            out[i] = float(np.median(1.0 / np.sqrt(ivar[i][valid[i]])))
     return out
+
+
+def galaxy_covariates(data: dict[str, np.ndarray]) -> np.ndarray:
+    """(B, 2): log10 noise floor (:func:`noise_floor_of`, network units) and log10 number of
+    covered spaxels (any line valid) of each galaxy."""
+    covered = (data["weight"] > 0).any(axis=1).sum(axis=(1, 2)).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.column_stack([
+            np.log10(noise_floor_of(data["ivar"], data["weight"])),
+            np.where(covered > 0, np.log10(covered), np.nan),
+        ])
 
 
 def standardise(value: np.ndarray, covariates: np.ndarray, reference: list[float]) -> np.ndarray:
@@ -324,7 +330,8 @@ def reconstruct(model, store, rows: np.ndarray, device) -> dict[str, np.ndarray]
     """Store arrays of ``rows`` with the model's reconstruction added as ``recon`` (float64).
 
     Args:
-        model: an autoencoder in eval mode on ``device``; ``forward(x (B, L, 1, H, W))``.
+        model: an autoencoder in eval mode on ``device``; ``forward(x (B, L, C, H, W))``, the
+            input built by ``model_input``.
         store: the store.
         rows: (B,) sorted store rows.
         device: torch device of the model.
@@ -383,10 +390,10 @@ def fit_calibration(
 ) -> ResidualCalibration:
     """Fit the model error and the reference statistics on normal galaxies ``rows``.
 
-    Two passes: the first gathers (x_hat, 1/ivar, r^2) of valid spaxels (at most
-    ``max_spaxels`` per line, an even subsample) and fits ``sigma_model^2`` per line and bin;
-    the second computes the galaxy statistics of the same galaxies and records their median
-    and scale.
+    Two passes: the first gathers (u_hat, 1/ivar_u, r^2) of valid spaxels in linear units (at
+    most ``max_spaxels`` per line, an even subsample) and fits ``sigma_model^2`` per line and
+    bin; the second computes the galaxy statistics of the same galaxies and records their
+    reference (:func:`robust_reference`).
 
     Args:
         model: the autoencoder, in eval mode on ``device``.

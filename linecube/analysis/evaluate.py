@@ -109,13 +109,12 @@ def evaluated_rows(catalogue: pd.DataFrame, sample: str) -> tuple[np.ndarray, st
 
 def noise_floor(store) -> np.ndarray:
     """(N,) median over valid spaxels of all lines of 1 / sqrt(ivar), network units."""
+    from linecube.analysis.calibrate import noise_floor_of
+
     out = np.full(len(store), np.nan)
     for start in range(0, len(store), 64):
         stop = min(start + 64, len(store))
-        ivar, weight = store.ivar[start:stop], store.weight[start:stop] > 0
-        for i in range(stop - start):
-            if weight[i].any():
-                out[start + i] = float(np.median(1.0 / np.sqrt(ivar[i][weight[i]])))
+        out[start:stop] = noise_floor_of(store.ivar[start:stop], store.weight[start:stop])
     return out
 
 
