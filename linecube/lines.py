@@ -6,9 +6,15 @@ vacuum, in Å, from the DAP parameter files (see ``manga-maps-format.md`` §4).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from linecube.errors import ConfigError
+
+# Physical constants used with the lines.
+C_KMS = 299_792.458  # speed of light [km/s]
+FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))  # Gaussian sigma per unit FWHM
+LOG_HA_LUMINOSITY_PER_SFR = 41.27  # log10 L(Hα) [erg/s] per 1 M☉/yr (Kennicutt & Evans 2012)
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,10 @@ import warnings
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from linecube.lines import TIED_LINES
+from linecube.lines import FWHM_TO_SIGMA, TIED_LINES
 
 Z2_CLIP = 25.0  # z^2 is clipped here when fitting, so rare anomalous spaxels cannot set the scale
 CHI2_1_CLIPPED_MEAN = 0.99998  # E[min(chi2_1, 25)]: the fitted target, 1 - 2e-5
-FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 DEFAULT_PSF_FWHM = 2.5  # arcsec, MaNGA's median reconstructed PSF in g (Law et al. 2016)
 
 

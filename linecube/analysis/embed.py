@@ -29,9 +29,10 @@ from linecube.analysis.calibrate import (
     reconstruct,
 )
 from linecube.analysis.layout import AnalysisDir, replace_dir
+from linecube.atomic import atomic_write_bytes
 from linecube.config import StrictModel
 from linecube.errors import ConfigError
-from linecube.store.store import Store, StoreMeta, atomic_write_bytes
+from linecube.store.store import Store, StoreMeta
 
 PARTIAL = ".embed.partial"
 CALIBRATION = "calibration.json"

@@ -25,7 +25,7 @@ from pydantic import Field
 from linecube.analysis.labels import find_column, label_vector, match_labels, read_table
 from linecube.analysis.layout import AnalysisDir
 from linecube.analysis.metrics import bootstrap, paired_auroc_differences, verdict
-from linecube.atomic import atomic_path
+from linecube.atomic import atomic_path, atomic_write_parquet
 from linecube.config import StrictModel
 from linecube.errors import ConfigError, InputFileError
 
@@ -381,8 +381,6 @@ def evaluate(
     _write_csv(dependence, evaluation / "noise_dependence.csv")
     _write_csv(purity, evaluation / "purity.csv")
     if len(comparisons.columns):
-        from linecube.store.store import atomic_write_parquet
-
         atomic_write_parquet(
             pd.concat([cat[["row", "plateifu", "mangaid"]], comparisons], axis=1),
             evaluation / "baseline_scores.parquet",

@@ -28,16 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from linecube.atomic import atomic_path
+from linecube.atomic import (
+    atomic_write_fits_table,
+    atomic_write_json,
+    atomic_write_parquet,
+)
 from linecube.errors import InputFileError
 from linecube.outdir import claim_output_dir
-from linecube.store.store import (
-    Store,
-    atomic_write_bytes,
-    atomic_write_parquet,
-    missing_chunks,
-    read_table,
-)
+from linecube.store.store import Store, missing_chunks, read_table
 
 CATALOGUE = "catalogue.parquet"
 CATALOGUE_FITS = "catalogue.fits"
@@ -90,9 +88,7 @@ class AnalysisDir:
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(
-            self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode()
-        )
+        atomic_write_json(self.path / INFO, info)
         return info
 
     def forget_steps(self, steps: list[str]) -> None:
@@ -100,9 +96,7 @@ class AnalysisDir:
         info = self.info()
         if any(step in info.get("steps", {}) for step in steps):
             info["steps"] = {k: v for k, v in info["steps"].items() if k not in steps}
-            atomic_write_bytes(
-                self.path / INFO, json.dumps(info, indent=2, default=_json_default).encode()
-            )
+            atomic_write_json(self.path / INFO, info)
 
     def open_store(self, store: str | Path | None = None) -> Store:
         """Open the store given, or the one recorded in ``analysis.json``; remember it."""
@@ -176,7 +170,7 @@ class AnalysisDir:
             cat[name] = new[name].to_numpy()
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_parquet(cat, self.path / CATALOGUE)
-        write_fits_table(cat, self.path / CATALOGUE_FITS)
+        atomic_write_fits_table(cat, self.path / CATALOGUE_FITS)
         return cat
 
     def require_columns(self, names: list[str] | tuple[str, ...]) -> pd.DataFrame:
@@ -270,26 +264,3 @@ def replace_dir(src: Path, dst: Path) -> None:
     os.replace(src, dst)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def write_fits_table(df: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame as a FITS binary table atomically (strings as fixed-width ASCII)."""
-    from astropy.table import Table
-
-    table = Table()
-    for name in df.columns:
-        col = df[name]
-        if col.dtype == object or pd.api.types.is_string_dtype(col):
-            table[name] = np.asarray(col.astype(str).to_numpy(), dtype=str)
-        else:
-            table[name] = col.to_numpy()
-    with atomic_path(path) as tmp:
-        table.write(tmp, format="fits", overwrite=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in analysis.json")

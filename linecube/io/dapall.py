@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
+from linecube.atomic import atomic_write_bytes
 from linecube.bits import CRITICAL_BIT
 from linecube.errors import InputFileError
 from linecube.io.maps_writer import DEFAULT_PRIMARY, _sflux_channels
 from linecube.lines import RELEASE_LINES
-from linecube.store.store import atomic_write_bytes
 
 DR17_DAPTYPES = ("SPX-MILESHC-MASTARSSP", "VOR10-MILESHC-MASTARSSP",
                  "HYB10-MILESHC-MASTARSSP", "HYB10-MILESHC-MASTARHC2")

@@ -26,17 +26,15 @@ import numpy as np
 from astropy.io import fits
 
 from linecube.bits import CRITICAL_BIT, DAPPIXMASK, DAPQUAL, DRP3QUAL, bit_names, bit_value
-from linecube.errors import InputFileError
+from linecube.errors import InputFileError, describe_path
 from linecube.io.checks import InputChecks, check_ids
 from linecube.io.galaxy import Galaxy
-from linecube.lines import resolve_lines
-from linecube.outdir import describe_path
+from linecube.lines import C_KMS, resolve_lines
 
 MaskPolicy = Literal["donotuse", "strict"] | list[str]
 Extension = Literal["GFLUX", "SFLUX"]
 NonFinite = Literal["mask", "reject"]
 
-C_KMS = 299792.458
 _CHANNEL_KEY = re.compile(r"^C(\d+)$")
 
 

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from astropy.io import fits
 
+from linecube.atomic import atomic_write_bytes
 from linecube.lines import RELEASE_LINES
-from linecube.store.store import atomic_write_bytes
 
 Release = Literal["dr17", "dr15"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-C_KMS = 299_792.458
+from linecube.lines import C_KMS
+
 H0 = 70.0
 OMEGA_M = 0.3
 MPC_CM = 3.0856775814913673e24

@@ -15,6 +15,7 @@ import numpy as np
 
 from linecube import __version__
 from linecube.bits import CRITICAL_BIT, DAPQUAL, DRP3QUAL, bit_value, consolidate_donotuse
+from linecube.lines import C_KMS, FWHM_TO_SIGMA, LOG_HA_LUMINOSITY_PER_SFR
 from linecube.simulate import cosmology, emission
 from linecube.simulate import instrument as ins
 from linecube.simulate.config import SimulationConfig
@@ -242,7 +243,7 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
         "GFWHM": round(float(band_fwhm[0]), 3), "RFWHM": round(float(band_fwhm[1]), 3),
         "IFWHM": round(float(band_fwhm[2]), 3), "ZFWHM": round(float(band_fwhm[3]), 3),
         "DRP3QUAL": drp3qual, "DAPQUAL": dapqual,
-        "SCINPVEL": round(cosmology.C_KMS * p.z, 3), "VSTEP": 69.0247,
+        "SCINPVEL": round(C_KMS * p.z, 3), "VSTEP": 69.0247,
         "REFF": round(p.re_arcsec, 4), "ECOOPA": round(p.pa, 3), "ECOOELL": round(1 - p.ba, 4),
         **{f"SNR{b}MED": round(snr_g_med * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
         **{f"SNR{b}RING": round(snr_g_ring * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
@@ -300,10 +301,10 @@ def _true_sky(grid: _Grid, p: GalaxyParams, band_fwhm: np.ndarray) -> _Sky:
         w[2] += f_ha * (comp.sigma**2 + np.asarray(comp.velocity) ** 2)
     lines *= trans
 
-    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) / 2.3548 / ins.PIXEL
+    psf_sigma = ins.psf_fwhm_at(wave_obs, band_fwhm) * FWHM_TO_SIGMA / ins.PIXEL
     sigma_ha = psf_sigma[IDX["Ha-6564"]]
     cube = [lines, cont_int[None], w, np.stack([c.halpha * t_ha for c in components])]
-    sigmas = [psf_sigma, [band_fwhm[0] / 2.3548 / ins.PIXEL], [sigma_ha] * 3,
+    sigmas = [psf_sigma, [band_fwhm[0] * FWHM_TO_SIGMA / ins.PIXEL], [sigma_ha] * 3,
               [sigma_ha] * len(components)]
     conv = ins.convolve(np.concatenate(cube), np.concatenate([np.ravel(s) for s in sigmas]))
     conv = conv[:, grid.crop[0], grid.crop[1]]
@@ -505,7 +506,7 @@ def _nuclear(grid: _Grid, p: GalaxyParams, cont_ha: np.ndarray, sf_ap: float,
     if cls == "blueberry":
         rd = p.re_arcsec / 1.678
         shape = _normalised(np.exp(-np.hypot(grid.r, 0.1) / rd))
-        return [_Component("blueberry", _flux_units(p.log_sfr + 41.27, p.z) * shape,
+        return [_Component("blueberry", _flux_units(p.log_sfr + LOG_HA_LUMINOSITY_PER_SFR, p.z) * shape,
                            t["starburst"], v_disk, p.sigma_gas)]
     return []
 
@@ -697,7 +698,7 @@ def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp
 
     def sfr(flux_ha: float) -> float:
         lum = 4 * np.pi * (ldist * cosmology.MPC_CM) ** 2 * flux_ha * 1e-17
-        return float(10 ** (np.log10(lum) - 41.27)) if lum > 0 else 0.0
+        return float(10 ** (np.log10(lum) - LOG_HA_LUMINOSITY_PER_SFR)) if lum > 0 else 0.0
 
     tot = f.sum(axis=(1, 2))
     one_re = f[:, in_re].sum(axis=1)
@@ -716,7 +717,7 @@ def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp
         "EMLINE_GFLUX_1RE": one_re.tolist(), "EMLINE_GFLUX_TOT": tot.tolist(),
         "EMLINE_GEW_1RE": [float(np.median(gew[i][good[i] & in_re]))
                            if (good[i] & in_re).any() else 0.0 for i in range(len(NAMES))],
-        "HA_Z": p.z + p.v_sys / cosmology.C_KMS,
+        "HA_Z": p.z + p.v_sys / C_KMS,
         "HA_GSIGMA_1RE": float(np.median(sig_obs[ha][good[ha] & in_re]))
         if (good[ha] & in_re).any() else 0.0,
         "SFR_1RE": sfr(one_re[ha]), "SFR_TOT": sfr(tot[ha]),
@@ -754,7 +755,7 @@ def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, er
     stellar_vel = masked(0.8 * (vel - p.v_sys) + err_star * rng.standard_normal((n, n)))
     stellar_sig = masked(np.clip(1.2 * p.sigma_gas + 40, 40, 300)
                          + err_star * rng.standard_normal((n, n)))
-    sig_lam = wave_obs[:, None, None] * np.sqrt(sig_gas[None] ** 2 + inst**2) / 299792.458
+    sig_lam = wave_obs[:, None, None] * np.sqrt(sig_gas[None] ** 2 + inst**2) / C_KMS
     gflux = maps["EMLINE_GFLUX"]
     ga = (gflux / (np.sqrt(2 * np.pi) * sig_lam)).astype(f32)
     ganr = np.where(keep, ga / (err / (np.sqrt(2 * np.pi) * sig_lam) * 3.0), 0).astype(f32)

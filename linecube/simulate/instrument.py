@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from linecube.bits import DAPPIXMASK
-from linecube.simulate.cosmology import C_KMS
+from linecube.lines import C_KMS, FWHM_TO_SIGMA
 
 PIXEL = 0.5  # arcsec per spaxel
 BIT = {name: np.int32(1 << bit) for name, bit in DAPPIXMASK.items()}
@@ -25,7 +25,7 @@ def spectral_resolution(wave_obs: np.ndarray) -> np.ndarray:
 
 def instrumental_sigma(wave_obs: np.ndarray) -> np.ndarray:
     """Instrumental dispersion [km/s] at observed wavelength ``wave_obs`` [Å]."""
-    return C_KMS / (2.3548 * spectral_resolution(wave_obs))
+    return C_KMS * FWHM_TO_SIGMA / spectral_resolution(wave_obs)
 
 
 def noise_shape(wave_obs: np.ndarray) -> np.ndarray:

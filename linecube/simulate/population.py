@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from linecube.lines import LOG_HA_LUMINOSITY_PER_SFR
 from linecube.simulate import cosmology
 from linecube.simulate.config import (
     BASE_CLASSES,
@@ -273,7 +274,7 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
                "seyfert": ms - 0.8 + n(0, 0.3), "liner": ms - 1.2 + n(0, 0.3),
                "composite": ms - 0.3 + n(0, 0.25), "shock_merger": ms + 0.1 + n(0, 0.25),
                "blueberry": log_m - 8.0 + n(0, 0.2)}[cls]
-    log_l_ha_sf = log_sfr + 41.27 if host == "star_forming" else -np.inf
+    log_l_ha_sf = log_sfr + LOG_HA_LUMINOSITY_PER_SFR if host == "star_forming" else -np.inf
 
     # Gas-phase metallicity: mass-metallicity-like centre, -0.1 dex/Re gradient
     # (Sánchez et al. 2014), capped where the N2/O3N2 calibrations hold.

@@ -35,6 +35,13 @@ from typing import Literal
 import numpy as np
 
 from linecube import __version__
+from linecube.atomic import (
+    atomic_write_bytes,
+    atomic_write_fits_table,
+    atomic_write_parquet,
+    json_default,
+)
+from linecube.bits import DAPPIXMASK
 from linecube.errors import ConfigError
 from linecube.simulate.config import SimulationConfig
 from linecube.simulate.population import ObservationPlan, draw_galaxy, plan_survey
@@ -255,10 +262,9 @@ def _maps_relpath(plateifu: str, fmt: str) -> str:
 
 
 def _save_record(directory: Path, rec: dict) -> None:
-    from linecube.store.store import atomic_write_bytes
 
     atomic_write_bytes(directory / f"{rec['observation']:06d}.json",
-                       json.dumps(rec, default=_json_default).encode())
+                       json.dumps(rec, default=json_default).encode())
 
 
 def _load_record(directory: Path, index: int) -> dict | None:
@@ -271,16 +277,7 @@ def _load_record(directory: Path, index: int) -> dict | None:
         return None  # a damaged record: the observation is simulated again
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _check_manifest(out: Path, manifest: dict) -> None:
-    from linecube.store.store import atomic_write_bytes
 
     path = out / "simulation.json"
     if path.is_file():
@@ -339,7 +336,6 @@ def _write_classes(out: Path, obs) -> None:
     from astropy.io import fits
 
     from linecube.simulate.galaxy import SPAXEL_CODES
-    from linecube.store.store import atomic_write_bytes
 
     plate, ifu = obs.plan.plateifu.split("-")
     hdr = fits.Header()
@@ -370,7 +366,7 @@ def _write_mmu_tile(out: Path, observations: list) -> None:
             m = obs.maps
             mask = m["EMLINE_GFLUX_MASK"]
             n = mask.shape[-1]
-            good = ((mask & (1 << 30)) == 0) & (m["EMLINE_GFLUX_IVAR"] > 0)
+            good = ((mask & DAPPIXMASK["DONOTUSE"]) == 0) & (m["EMLINE_GFLUX_IVAR"] > 0)
             p = obs.params
             yield Galaxy(obs.plan.plateifu, obs.plan.mangaid, NAMES, m["EMLINE_GFLUX"],
                          m["EMLINE_GFLUX_IVAR"], mask, good, (n // 2, n // 2),
@@ -386,14 +382,13 @@ def _write_catalogues(out: Path, records: list[dict], fmt: str) -> dict[str, Pat
     import pandas as pd
 
     from linecube.io.dapall import write_dapall
-    from linecube.store.store import atomic_write_parquet
 
     files: dict[str, Path] = {}
     truth = pd.DataFrame([r["truth"] for r in records])
     files["truth"] = out / "truth.parquet"
     atomic_write_parquet(truth, files["truth"])
     files["truth_fits"] = out / "truth.fits"
-    _write_table(truth, files["truth_fits"], "TRUTH")
+    atomic_write_fits_table(truth, files["truth_fits"], "TRUTH")
 
     rows = []
     release = "dr15" if fmt == "dr15" else "dr17"
@@ -427,7 +422,7 @@ def _write_catalogues(out: Path, records: list[dict], fmt: str) -> dict[str, Pat
         "BROAD_AGN": agn.get("broad_agn", []),
     })
     files["agn_catalogue"] = out / "agn_catalogue.fits"
-    _write_table(table, files["agn_catalogue"], "AGN")
+    atomic_write_fits_table(table, files["agn_catalogue"], "AGN")
     files["truth_maps"] = out / TRUTH_MAPS
     _write_truth_maps(files["truth_maps"], records)
     return files
@@ -442,7 +437,6 @@ def _write_truth_maps(path: Path, records: list[dict]) -> None:
     from astropy.io import fits
 
     from linecube.simulate.galaxy import ANOMALOUS_CODES, SPAXEL_CODES
-    from linecube.store.store import atomic_write_bytes
 
     sizes = [r["truth"]["map_size"] for r in records]
     side = max(sizes, default=0)
@@ -482,24 +476,3 @@ def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
 
 def _catalogued(t: dict) -> bool:
     return bool(t["wise_agn"] or t["bat_agn"] or t["radio_agn"] or t["broad_agn"])
-
-
-def _write_table(df, path: Path, name: str) -> None:
-    """A DataFrame as a FITS binary table (strings fixed-width, booleans logical)."""
-    from astropy.io import fits
-    from astropy.table import Table
-
-    from linecube.store.store import atomic_write_bytes
-
-    table = Table()
-    for col in df.columns:
-        values = df[col].to_numpy()
-        if values.dtype == object:
-            values = np.array([str(v) for v in values], dtype=str) if len(values) else \
-                np.array([], dtype="U1")
-        table[col] = values
-    hdu = fits.BinTableHDU(table, name=name)
-    buf = io.BytesIO()
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
-    atomic_write_bytes(path, buf.getvalue())
-

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from linecube.atomic import atomic_path
+from linecube.atomic import atomic_write_bytes, atomic_write_parquet
 from linecube.config import StrictModel
 from linecube.errors import InputFileError, OutputDirError
 from linecube.outdir import claim_output_dir
@@ -50,20 +49,6 @@ class StoreMeta(StrictModel):
     lines: list[str]
     size: int
     preprocess: dict[str, Any]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame as Parquet atomically."""
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from linecube.atomic import atomic_write_bytes
 from linecube.config import format_validation_error
 from linecube.errors import CompatibilityError, InputFileError
 from linecube.models import build_model
-from linecube.store.store import StoreMeta, atomic_write_bytes
+from linecube.store.store import StoreMeta
 from linecube.training.config import TrainConfig
 
 FORMAT = "linecube-model"

@@ -39,10 +39,11 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
+from linecube.atomic import atomic_write_bytes, atomic_write_parquet
 from linecube.errors import ConfigError, InputFileError, LinecubeError
 from linecube.models.numerics import check_bf16_convolutions
 from linecube.outdir import claim_output_dir
-from linecube.store.store import StoreMeta, atomic_write_bytes, atomic_write_parquet
+from linecube.store.store import StoreMeta
 from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
 from linecube.training.modelfile import check_compatible, save_model
