@@ -34,11 +34,8 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from linecube.errors import InputFileError
-    from linecube.preprocess.inspect import (
-        inspect_file,
-        inspect_store,
-        plot_line_grid,
-    )
+    from linecube.preprocess.inspect import inspect_file, plot_line_grid
+    from linecube.store.store import inspect_store
 
     target = Path(args.target)
     if target.is_dir():

@@ -27,12 +27,13 @@ from astropy.io import fits
 from linecube.atomic import atomic_write_bytes
 from linecube.bits import CRITICAL_BIT
 from linecube.errors import InputFileError
-from linecube.io.maps_writer import DEFAULT_PRIMARY, _sflux_channels
+from linecube.io.maps_writer import DEFAULT_PRIMARY, sflux_channels
 from linecube.lines import RELEASE_LINES
 
-DR17_DAPTYPES = ("SPX-MILESHC-MASTARSSP", "VOR10-MILESHC-MASTARSSP",
-                 "HYB10-MILESHC-MASTARSSP", "HYB10-MILESHC-MASTARHC2")
-DR15_DAPTYPES = ("VOR10-GAU-MILESHC", "HYB10-GAU-MILESHC")
+DAPTYPES = {"dr17": ("SPX-MILESHC-MASTARSSP", "VOR10-MILESHC-MASTARSSP",
+                     "HYB10-MILESHC-MASTARSSP", "HYB10-MILESHC-MASTARHC2"),
+            "dr15": ("VOR10-GAU-MILESHC", "HYB10-GAU-MILESHC")}  # HDUs of each release's DAPall
+DR17_DAPTYPES = DAPTYPES["dr17"]
 DEFAULT_DAPTYPE = "HYB10-MILESHC-MASTARSSP"
 REQUIRED_COLUMNS = ("PLATEIFU", "MANGAID", "DAPDONE")
 
@@ -69,7 +70,7 @@ def write_dapall(path: str | Path, rows: pd.DataFrame | Mapping[str, Sequence[An
     primary["VERSDRP3"] = defaults["VERSDRP3"]
     primary["VERSDAP"] = defaults["VERSDAP"]
     lines = tuple(ln.name for ln in RELEASE_LINES[release])
-    for i, name in enumerate(_sflux_channels(lines, release)):
+    for i, name in enumerate(sflux_channels(lines, release)):
         primary[f"ELS{i + 1}"] = name
     for i, name in enumerate(lines):
         primary[f"ELG{i + 1}"] = name

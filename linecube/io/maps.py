@@ -29,7 +29,7 @@ from linecube.bits import CRITICAL_BIT, DAPPIXMASK, DAPQUAL, DRP3QUAL, bit_names
 from linecube.errors import InputFileError, describe_path
 from linecube.io.checks import InputChecks, check_ids
 from linecube.io.galaxy import Galaxy
-from linecube.lines import C_KMS, resolve_lines
+from linecube.lines import C_KMS, DR17_LINES, resolve_lines
 
 MaskPolicy = Literal["donotuse", "strict"] | list[str]
 Extension = Literal["GFLUX", "SFLUX"]
@@ -83,7 +83,7 @@ def check_quality(path: str | Path, dapqual: int | None, drp3qual: int | None,
 
 def galaxy_from_arrays(path: str | Path, lines: tuple[str, ...], flux: np.ndarray,
                        ivar: np.ndarray, mask: np.ndarray, meta: dict[str, Any],
-                       center: tuple[float, float], mask_policy: MaskPolicy = "donotuse",
+                       center: tuple[float, float], *, mask_policy: MaskPolicy = "donotuse",
                        nonfinite: NonFinite = "mask", checks: InputChecks | None = None
                        ) -> Galaxy:
     """Validate (L, H, W) flux/ivar/mask arrays and build a :class:`Galaxy` (module policies).
@@ -159,7 +159,7 @@ class _Stream:
 
     def __init__(self, path: Path, limit: int):
         self.path, self.limit, self.done = path, limit, 0
-        self.fh = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+        self.fh = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
     def _budget(self, n: int) -> None:
         if self.done + n > self.limit:
@@ -334,7 +334,7 @@ def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None 
     found by header name. Arrays are converted to native byte order.
 
     Args:
-        path: ``manga-*-MAPS-*.fits`` or ``.fits.gz``.
+        path: ``manga-*-MAPS-*.fits`` or ``.fits.gz`` (or ``.fit``, ``.fit.gz``; any case).
         lines: preset name or list of DAP channel names (default ``mantha19``), returned in
             wavelength order.
         extension: ``"GFLUX"`` (Gaussian fits) or ``"SFLUX"`` (summed, can be negative).
@@ -363,9 +363,27 @@ def read_maps(path: str | Path, lines: str | list[str] | tuple[str, ...] | None 
         raise InputFileError(path, f"bad header value ({exc})") from None
 
 
+def maps_lines(path: str | Path, extension: str = "GFLUX",
+               checks: InputChecks | None = None) -> list[str]:
+    """The catalogued emission lines (DR17 channel names) of a MAPS file's ``EMLINE_<extension>``.
+
+    Raises:
+        InputFileError: the file is unusable, or its extension names no known line.
+    """
+    path = Path(path)
+    check_regular_file(path)
+    base = f"EMLINE_{extension}"
+    header, _ = read_hdus(path, {base}, checks)[base]
+    known = {ln.name for ln in DR17_LINES}
+    lines = [n for n in channel_names(header, path) if n in known]
+    if not lines:
+        raise InputFileError(path, f"{base} names no known emission line")
+    return lines
+
+
 def _open_reason(path: Path, exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    if path.name.endswith(".gz") and (isinstance(exc, (EOFError, zlib.error))
+    if path.name.lower().endswith(".gz") and (isinstance(exc, (EOFError, zlib.error))
                                       or "gzip" in text.lower() or "end-of-stream" in text):
         return f"truncated or corrupt gzip file ({text})"
     return f"not a readable FITS file ({text})"
@@ -441,4 +459,4 @@ def _build(hdus, path, names, base, mask_policy, allow_critical, nonfinite, chec
         "source": str(path),
     }
     return galaxy_from_arrays(path, names, flux[idx], ivar[idx], mask[idx], meta, center,
-                              mask_policy, nonfinite, checks)
+                              mask_policy=mask_policy, nonfinite=nonfinite, checks=checks)

@@ -119,7 +119,7 @@ def layout(release: Release) -> list[Extension]:
     else:
         ext += [Extension("STELLAR_CONT_FRESID", _FRESID, "", "plain"),
                 Extension("STELLAR_CONT_RCHI2", None, "", "plain")]
-    ext += _triplet("EMLINE_SFLUX", _sflux_channels(lines, release), FLUX)
+    ext += _triplet("EMLINE_SFLUX", sflux_channels(lines, release), FLUX)
     sew = _triplet("EMLINE_SEW", lines, "ang")
     gew = _triplet("EMLINE_GEW", lines, "ang")
     if dr17:
@@ -147,7 +147,7 @@ def layout(release: Release) -> list[Extension]:
     return ext
 
 
-def _sflux_channels(lines: tuple[str, ...], release: Release) -> tuple[str, ...]:
+def sflux_channels(lines: tuple[str, ...], release: Release) -> tuple[str, ...]:
     """DR17 names its first SFLUX channel ``OIId-3728`` (the summed [OII] doublet)."""
     return ("OIId-3728", *lines[1:]) if release == "dr17" else lines
 
@@ -276,7 +276,7 @@ def write_maps(path: str | Path, maps: Mapping[str, np.ndarray], header: Mapping
     """Write a DAP MAPS file.
 
     Args:
-        path: output file; gzip-compressed when it ends in ``.gz``.
+        path: output file; gzip-compressed when it ends in ``.gz`` (any case).
         maps: EXTNAME -> array, (C, H, W) for multichannel extensions or (H, W), for any subset
             of the release's extensions. Channels follow the release's header order.
         header: PRIMARY keywords (``PLATEIFU``, ``MANGAID``, ``OBJRA``, ``OBJDEC``, ``IFURA``,
@@ -292,7 +292,7 @@ def write_maps(path: str | Path, maps: Mapping[str, np.ndarray], header: Mapping
     buf = io.BytesIO()
     hdul.writeto(buf, output_verify="exception", checksum=False)
     raw = buf.getvalue()
-    if str(path).endswith(".gz"):
+    if str(path).lower().endswith(".gz"):
         out = io.BytesIO()
         with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz:
             gz.write(raw)

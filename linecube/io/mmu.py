@@ -31,11 +31,10 @@ from linecube.io.maps import (
     check_regular_file,
     galaxy_from_arrays,
 )
-from linecube.lines import resolve_lines
+from linecube.lines import DR17_LINES, resolve_lines
 
 MMU_SIZE = 96
 MMU_DAPTYPE = "HYB10-MILESHC-MASTARSSP"
-MAP_COLUMNS = ("group", "label", "array", "ivar", "mask", "array_units")
 UNITS = {"GFLUX": b"1E-17 erg/s/cm^2/spaxel", "SFLUX": b"1E-17 erg/s/cm^2/spaxel"}
 
 
@@ -118,12 +117,7 @@ def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None =
     bad_bits(mask)
     path = Path(path)
     checks = InputChecks() if checks is None else checks
-    check_regular_file(path)
-    try:
-        hdf = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputFileError(path, f"not a readable HDF5 file ({exc})", "unreadable") from None
-    with hdf:
+    with _open(path) as hdf:
         groups = [k for k in hdf if isinstance(hdf[k], h5py.Group)]
         if not groups:
             raise InputFileError(path, "no observation groups (expected one group per "
@@ -135,6 +129,40 @@ def read_mmu(path: str | Path, lines: str | list[str] | tuple[str, ...] | None =
                 if errors is None:
                     raise
                 errors.append((f"{path}#{key}", exc.reason, exc.kind))
+
+
+def mmu_lines(path: str | Path, extension: str = "GFLUX") -> list[str]:
+    """The catalogued emission lines (DR17 channel names) of an MMU file: those whose
+    ``emline_<extension>_*`` labels the first group holding any of them has, by wavelength.
+
+    Raises:
+        InputFileError: not a readable HDF5 file, or no group has such labels.
+    """
+    path = Path(path)
+    by_label = {mmu_label(extension, ln.name): ln.name for ln in DR17_LINES}
+    with _open(path) as hdf:
+        try:
+            for key in hdf:
+                if isinstance(hdf[key], h5py.Group) and "maps" in hdf[key]:
+                    labels = {bytes(v).decode().strip()
+                              for v in hdf[key]["maps"].fields("label")[:]}
+                    found = [by_label[lab] for lab in labels if lab in by_label]
+                    if found:
+                        return list(resolve_lines(found))
+        except OSError as exc:
+            raise InputFileError(path, f"not a readable HDF5 file ({exc})",
+                                 "unreadable") from None
+    raise InputFileError(path, f"no group has {mmu_label(extension, '')}* rows in its 'maps' "
+                               "table")
+
+
+def _open(path: Path) -> h5py.File:
+    """``path`` opened read-only as HDF5; ``InputFileError`` unless it is a readable HDF5 file."""
+    check_regular_file(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise InputFileError(path, f"not a readable HDF5 file ({exc})", "unreadable") from None
 
 
 def _read_group(path, grp, key, names, extension, mask_policy, nonfinite, checks) -> Galaxy:
@@ -190,4 +218,5 @@ def _read_group(path, grp, key, names, extension, mask_policy, nonfinite, checks
         "release": "dr17", "extension": extension, "source": f"{path}#{key}",
     }
     return galaxy_from_arrays(path, names, flux, ivar, mask.astype(np.int64).astype(np.int32),
-                              meta, ((ny - 1) / 2, (nx - 1) / 2), mask_policy, nonfinite, checks)
+                              meta, ((ny - 1) / 2, (nx - 1) / 2), mask_policy=mask_policy,
+                              nonfinite=nonfinite, checks=checks)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -11,6 +12,18 @@ from linecube.config import StrictModel
 from linecube.errors import ConfigError
 from linecube.io.checks import InputChecks
 from linecube.lines import resolve_lines
+
+T = TypeVar("T")
+
+
+def _checked(check: Callable[[T], object], value: T) -> T:
+    """``value`` once ``check(value)`` passes; its ``ConfigError`` becomes the ``ValueError``
+    pydantic reports as a validation error."""
+    try:
+        check(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 class PreprocessConfig(StrictModel):
@@ -55,21 +68,12 @@ class PreprocessConfig(StrictModel):
     @field_validator("lines")
     @classmethod
     def _known_lines(cls, value):
-        try:
-            resolve_lines(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _checked(resolve_lines, value)
 
     @field_validator("mask")
     @classmethod
     def _known_bits(cls, value):
-        if isinstance(value, list):
-            try:
-                bit_value(value)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return _checked(bit_value, value) if isinstance(value, list) else value
 
     @property
     def line_names(self) -> tuple[str, ...]:

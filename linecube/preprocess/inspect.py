@@ -1,24 +1,17 @@
-"""Summaries and quick-look figures of input files and stores (``linecube inspect``)."""
+"""Summaries and quick-look figures of input files (``linecube inspect``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from linecube.errors import InputFileError
 from linecube.io.galaxy import Galaxy
-from linecube.io.maps import channel_names, check_regular_file, read_hdus, read_maps
-from linecube.io.mmu import read_mmu
-from linecube.lines import DR17_LINES
-from linecube.preprocess.prepare import MAPS_SUFFIXES, MMU_SUFFIXES
+from linecube.io.readers import read_galaxies, reader_for
 from linecube.preprocess.transform import stretch
-
-_KNOWN = {ln.name for ln in DR17_LINES}
 
 
 @dataclass
@@ -52,56 +45,10 @@ def inspect_file(path: str | Path, extension: str = "GFLUX", mask="donotuse") ->
 
     Files with the CRITICAL bit are read anyway (their ``dapqual``/``drp3qual`` are shown).
     """
-    path = Path(path)
-    name = path.name.lower()
-    if name.endswith(MAPS_SUFFIXES):
-        lines = _maps_lines(path, extension)
-        gal = read_maps(path, lines=lines, extension=extension, mask=mask, allow_critical=True)
-        return [FileSummary(gal, line_table(gal))]
-    if name.endswith(MMU_SUFFIXES):
-        lines = _mmu_lines(path, extension)
-        return [FileSummary(g, line_table(g))
-                for g in read_mmu(path, lines=lines, extension=extension, mask=mask)]
-    raise InputFileError(path, "unknown file type (expected .fits, .fits.gz, .hdf5 or .h5)")
-
-
-def _maps_lines(path: Path, extension: str) -> list[str]:
-    check_regular_file(path)
-    header, _ = read_hdus(path, {f"EMLINE_{extension}"})[f"EMLINE_{extension}"]
-    lines = [n for n in channel_names(header, path) if n in _KNOWN]
-    if not lines:
-        raise InputFileError(path, f"EMLINE_{extension} names no known emission line")
-    return lines
-
-
-def _mmu_lines(path: Path, extension: str) -> list[str]:
-    import h5py
-
-    prefix = f"emline_{extension.lower()}_"
-    by_label = {f"{prefix}{n.lower().replace('-', '_')}": n for n in _KNOWN}
-    try:
-        with h5py.File(path, "r") as hdf:
-            for key in hdf:
-                if isinstance(hdf[key], h5py.Group) and "maps" in hdf[key]:
-                    labels = {bytes(v).decode().strip()
-                              for v in hdf[key]["maps"].fields("label")[:]}
-                    found = [by_label[lab] for lab in labels if lab in by_label]
-                    if found:
-                        return found
-    except OSError as exc:
-        raise InputFileError(path, f"not a readable HDF5 file ({exc})") from None
-    raise InputFileError(path, f"no group has {prefix}* rows in its 'maps' table")
-
-
-def inspect_store(path: str | Path) -> dict[str, Any]:
-    """Galaxies, map size, lines, preprocessing settings and rejections of a store."""
-    from linecube.store import store as store_mod
-
-    st = store_mod.Store.open(path)
-    rejections = st.rejections()
-    return {"path": str(st.path), "galaxies": len(st), "size": st.meta.size,
-            "lines": list(st.meta.lines), "preprocess": st.meta.preprocess,
-            "rejections": rejections, "store": st}
+    lines = reader_for(path).lines(Path(path), extension)
+    galaxies = read_galaxies(path, lines=lines, extension=extension, mask=mask,
+                             allow_critical=True)
+    return [FileSummary(gal, line_table(gal)) for gal in galaxies]
 
 
 def plot_line_grid(maps: np.ndarray, good: np.ndarray, lines: tuple[str, ...] | list[str],

@@ -10,8 +10,7 @@ import numpy as np
 
 from linecube.errors import InputFileError
 from linecube.io.galaxy import Galaxy
-from linecube.io.maps import read_maps
-from linecube.io.mmu import read_mmu
+from linecube.io.readers import read_galaxies, reader_for
 from linecube.preprocess.config import PreprocessConfig
 from linecube.preprocess.transform import (
     NATIVE_SCALE,
@@ -24,8 +23,6 @@ from linecube.preprocess.transform import (
     window_offset,
 )
 
-MAPS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz")
-MMU_SUFFIXES = (".hdf5", ".h5")
 ROW_KEYS = ("plateifu", "mangaid", "ra", "dec", "z", "reff", "psf_fwhm", "ifudesign", "daptype",
             "release", "ebvgal", "extension", "source")
 
@@ -145,17 +142,11 @@ def invert(x: np.ndarray, scale: float | dict[str, Any], cfg: PreprocessConfig) 
 
 def read_file(path: str | Path, cfg: PreprocessConfig,
               rejections: list[tuple[str, str, str]] | None = None) -> list[Galaxy]:
-    """Read the galaxies of a MAPS (.fits, .fits.gz) or MMU (.hdf5, .h5) file with ``cfg``."""
-    name = Path(path).name.lower()
-    if name.endswith(MAPS_SUFFIXES):
-        return [read_maps(path, lines=cfg.line_names, extension=cfg.extension, mask=cfg.mask,
-                          allow_critical=cfg.allow_critical, nonfinite=cfg.nonfinite,
-                          checks=cfg.checks)]
-    if name.endswith(MMU_SUFFIXES):
-        return list(read_mmu(path, lines=cfg.line_names, extension=cfg.extension,
-                             mask=cfg.mask, nonfinite=cfg.nonfinite, errors=rejections,
-                             checks=cfg.checks))
-    raise InputFileError(path, "unknown file type (expected .fits, .fits.gz, .hdf5 or .h5)")
+    """Read the galaxies of a file of any accepted type (:mod:`linecube.io.readers`) with
+    ``cfg``; a failed galaxy of a multi-galaxy file goes to ``rejections`` when given."""
+    return read_galaxies(path, lines=cfg.line_names, extension=cfg.extension, mask=cfg.mask,
+                         allow_critical=cfg.allow_critical, nonfinite=cfg.nonfinite,
+                         checks=cfg.checks, errors=rejections)
 
 
 def prepare_file(path: str | Path, cfg: PreprocessConfig,
@@ -176,7 +167,7 @@ def prepare_file(path: str | Path, cfg: PreprocessConfig,
         try:
             out.append(preprocess(galaxy, cfg))
         except InputFileError as exc:
-            if rejections is None or not Path(path).name.lower().endswith(MMU_SUFFIXES):
+            if rejections is None or not reader_for(path).multi_galaxy:
                 raise
             rejections.append((galaxy.meta["source"], exc.reason, exc.kind))
     return out

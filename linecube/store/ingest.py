@@ -36,11 +36,9 @@ import pandas as pd
 from linecube.errors import ConfigError, InputFileError
 from linecube.io.checks import InputChecks, file_name_plateifu
 from linecube.io.maps import check_regular_file, read_hdus
+from linecube.io.readers import MAPS, accepted_types, file_type
 from linecube.preprocess.config import PreprocessConfig
-from linecube.preprocess.prepare import MAPS_SUFFIXES
 from linecube.store.store import ARRAYS, REJECTION_COLUMNS, Store, StoreMeta
-
-INPUT_SUFFIXES = (".fits", ".fits.gz", ".hdf5", ".h5")
 
 
 @dataclass
@@ -132,9 +130,10 @@ def expand_inputs(inputs: Iterable[str | Path]
                   ) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Turn files, directories and text file lists into a sorted list of input files.
 
-    A directory is searched recursively for ``*.fits``, ``*.fits.gz``, ``*.hdf5`` and ``*.h5``.
-    Any other existing file is read as a list of paths, one per line (blank lines and lines
-    starting with ``#`` ignored; relative paths are relative to the list's folder).
+    A directory is searched recursively for files of the accepted types
+    (:mod:`linecube.io.readers`: MAPS FITS and MMU HDF5, any case). Any other existing file
+    is read as a list of paths, one per line (blank lines and lines starting with ``#``
+    ignored; relative paths are relative to the list's folder).
 
     Returns:
         The absolute paths of the input files (sorted, without duplicates), and
@@ -148,10 +147,10 @@ def expand_inputs(inputs: Iterable[str | Path]
         path = Path(os.path.abspath(path))
         if path.is_dir():
             for found in path.rglob("*"):
-                if found.name.endswith(INPUT_SUFFIXES) and not found.is_dir():
+                if file_type(found) is not None and not found.is_dir():
                     add(found)
         elif path.is_file():
-            if from_list is None and not path.name.endswith(INPUT_SUFFIXES):
+            if from_list is None and file_type(path) is None:
                 for entry in _read_list(path):
                     add(entry if entry.is_absolute() else path.parent / entry, from_list=path)
             else:
@@ -173,8 +172,8 @@ def _read_list(path: Path) -> list[Path]:
         text = path.read_text()
     except UnicodeDecodeError:
         raise InputFileError(
-            path, "not a MaNGA file name (*.fits, *.fits.gz, *.hdf5, *.h5) and not a text "
-            "list of paths") from None
+            path, f"not a readable file type ({accepted_types()}) and not a text list of "
+            "paths") from None
     entries = (line.strip() for line in text.splitlines())
     return [Path(e) for e in entries if e and not e.startswith("#")]
 
@@ -233,7 +232,7 @@ def _peak_rss_mb() -> float:
 def file_identity(path: str, checks: InputChecks) -> tuple[str, int, bool] | None:
     """``(header PLATEIFU, DAPQUAL, file name agrees)`` of a MAPS file from its primary header
     alone, or None (not a MAPS file, or unreadable: the full read says why)."""
-    if not path.lower().endswith(MAPS_SUFFIXES):
+    if file_type(path) is not MAPS:
         return None
     try:
         header = read_hdus(path, {"PRIMARY"}, checks)["PRIMARY"][0]
@@ -297,8 +296,8 @@ def dask_client(scheduler: Any = None, workers: int | None = None,
 
 def _check_cluster_args(scheduler: Any, workers: int | None) -> None:
     if scheduler is not None and workers is not None:
-        raise ConfigError("--workers sizes the local cluster; it cannot be used with "
-                          "--scheduler (size the existing cluster instead)")
+        raise ConfigError("workers sizes the local cluster; it cannot be set together with "
+                          "scheduler (size the existing cluster instead)")
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
 

@@ -311,3 +311,12 @@ class Store:
         table = rejections.reindex(columns=REJECTION_COLUMNS)
         table["kind"] = table["kind"].astype(object).fillna("")  # rows from before kinds
         atomic_write_parquet(table.reset_index(drop=True), self.path / "rejections.parquet")
+
+
+def inspect_store(path: str | Path) -> dict[str, Any]:
+    """Galaxies, map size, lines, preprocessing settings and rejections of a store
+    (``linecube inspect STORE``); ``"store"`` is the opened :class:`Store`."""
+    st = Store.open(path)
+    return {"path": str(st.path), "galaxies": len(st), "size": st.meta.size,
+            "lines": list(st.meta.lines), "preprocess": st.meta.preprocess,
+            "rejections": st.rejections(), "store": st}

@@ -60,5 +60,5 @@ def test_workers_and_scheduler_together_is_an_error(tmp_path, maps_file, schedul
     maps_file(name="maps/manga-8485-1901.fits.gz")
     assert main(["ingest", str(tmp_path / "maps"), "--out", str(tmp_path / "store"),
                  "--scheduler", scheduler, "--workers", "2", "--no-progress"]) == 2
-    assert "--workers sizes the local cluster" in capsys.readouterr().err
+    assert "workers sizes the local cluster" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()

@@ -64,6 +64,31 @@ def test_expand_inputs(tmp_path):
                         "missing")]
 
 
+def test_expand_inputs_takes_every_readable_type_in_any_case(tmp_path):
+    found = [write(tmp_path / "d" / name, "")
+             for name in ("a.fit", "b.fit.gz", "C.FITS.GZ", "d.H5", "e.hdf5")]
+    write(tmp_path / "d" / "f.fits.bz2", "")
+    files, missing = expand_inputs([tmp_path / "d"])
+    assert files == sorted(map(str, found)) and missing == []
+
+
+def test_a_binary_file_of_no_readable_type_is_rejected(tmp_path):
+    odd = tmp_path / "cube.npy"
+    odd.write_bytes(bytes(range(256)))
+    with pytest.raises(InputFileError, match=r"not a readable file type \(.*\.fit\.gz.*\.h5\)"):
+        expand_inputs([odd])
+
+
+def test_ingest_reads_a_fit_gz_maps_file(tmp_path, maps_file, client):
+    path = maps_file(name="in/manga-8485-1901-MAPS.fit.gz")
+    report = ingest([tmp_path / "in"], tmp_path / "store",
+                    PreprocessConfig(lines="strong", size=12), scheduler=client, progress=False)
+    assert report.rejections == [] and report.ingested == 1
+    store = Store.open(tmp_path / "store")
+    assert list(store.catalogue.plateifu) == ["8485-1901"]
+    assert store.catalogue.file[0] == str(path) and store.read([0])["weight"].sum() > 100
+
+
 def test_ingest_rejects_and_is_idempotent(tmp_path, client):
     src = tmp_path / "in"
     write(src / "g1.fits", "1-1 1.0")
