@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,29 +41,36 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
 
 
 def format_validation_error(exc: ValidationError, source: str,
-                            overrides: Iterable[str] = (), override_source: str = "-o") -> str:
-    """One line per problem: ``source: key 'a.b': message``; a problem with a key set by one
-    of ``overrides`` is blamed on ``override_source`` instead of the file."""
+                            overrides: Iterable[str] = (), override_source: str = "-o",
+                            sources: Mapping[str, str] | None = None) -> str:
+    """One line per problem: ``source: key 'a.b': message``.
+
+    A problem with a key set by one of ``overrides`` is blamed on ``override_source`` instead
+    of the file; ``sources`` maps further keys each to its own source (e.g. the option that
+    set it).
+    """
+    blame = {**dict.fromkeys(overrides, override_source), **(sources or {})}
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        overridden = any(loc == key or loc.startswith(f"{key}.") for key in overrides)
-        lines.append(f"{override_source if overridden else source}: key '{loc}': {msg}")
+        setters = [key for key in blame if loc == key or loc.startswith(f"{key}.")]
+        lines.append(f"{blame[max(setters, key=len)] if setters else source}: key '{loc}': {msg}")
     return "\n".join(lines)
 
 
 def validate(model: type[M], data: dict[str, Any], source: str = "config",
-             overrides: Iterable[str] = (), override_source: str = "-o") -> M:
+             overrides: Iterable[str] = (), override_source: str = "-o",
+             sources: Mapping[str, str] | None = None) -> M:
     """Build ``model`` from ``data``, turning validation errors into a readable ConfigError
-    (see :func:`format_validation_error` for ``overrides``)."""
+    (see :func:`format_validation_error` for ``overrides`` and ``sources``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, overrides,
-                                                  override_source)) from None
+        raise ConfigError(format_validation_error(exc, source, overrides, override_source,
+                                                  sources)) from None
 
 
 def load_config(path: str | Path | None, model: type[M],

@@ -34,3 +34,19 @@ def test_missing_file_and_overrides(tmp_path):
     path.write_text('name = "x"\n')
     cfg = load_config(path, Demo, parse_overrides(["inner.size=16", "name=y"]))
     assert cfg.inner.size == 16 and cfg.name == "y"
+
+
+def test_each_key_is_blamed_on_what_set_it(tmp_path):
+    from pydantic import ValidationError
+
+    from linecube.config import format_validation_error
+
+    try:
+        Demo.model_validate({"name": 1, "inner": {"size": "x"}, "other": 2})
+    except ValidationError as exc:
+        text = format_validation_error(exc, "file.toml", overrides=["inner"],
+                                       sources={"inner.size": "--size", "name": "--name"})
+    assert text.splitlines() == ["--name: key 'name': Input should be a valid string",
+                                 "--size: key 'inner.size': Input should be a valid integer, "
+                                 "unable to parse string as an integer",
+                                 "file.toml: key 'other': unknown key"]

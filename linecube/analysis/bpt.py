@@ -171,18 +171,15 @@ def classify_whan(n2, ew_ha, ew_n2=None) -> np.ndarray:
 
 
 class BptConfig(StrictModel):
-    """Settings of ``linecube bpt``.
+    """Settings of ``linecube bpt``."""
 
-    Attributes:
-        sn_min: minimum S/N of every BPT line (per spaxel, and of the aperture sums).
-        aperture_arcsec: radius of the central aperture whose summed fluxes give the
-            galaxy's class.
-        batch_size: galaxies read from the store at once.
-    """
-
-    sn_min: float = Field(3.0, ge=0)
-    aperture_arcsec: float = Field(2.5, gt=0)
-    batch_size: int = Field(64, gt=0)
+    sn_min: float = Field(
+        3.0, ge=0, description="minimum S/N of every BPT line (per spaxel, and of the "
+        "aperture sums)")
+    aperture_arcsec: float = Field(
+        2.5, gt=0, description="radius in arcsec of the central aperture whose summed fluxes "
+        "give the galaxy's class")
+    batch_size: int = Field(64, gt=0, description="galaxies read from the store at once")
 
 
 def aperture_mask(size: int, radius_pix: float) -> np.ndarray:

@@ -39,19 +39,15 @@ CALIBRATION = "calibration.json"
 
 
 class EmbedConfig(StrictModel):
-    """Settings of ``linecube embed``.
+    """Settings of ``linecube embed``."""
 
-    Attributes:
-        batch_size: galaxies per forward pass.
-        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        save_recon: also write ``recon.zarr`` (N, L, H, W), normalised units.
-        error: per-spaxel error, ``"l1"`` = |x - recon| or ``"mse"`` = (x - recon)^2.
-    """
-
-    batch_size: int = Field(32, gt=0)
-    device: str = "auto"
-    save_recon: bool = False
-    error: Literal["l1", "mse"] = "l1"
+    batch_size: int = Field(32, gt=0, description="galaxies per forward pass")
+    device: str = Field(
+        "auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    save_recon: bool = Field(
+        False, description="also write recon.zarr (N, L, H, W), in normalised units")
+    error: Literal["l1", "mse"] = Field(
+        "l1", description="per-spaxel error: l1 = |x - recon| or mse = (x - recon)^2")
 
 
 def resolve_device(name: str):

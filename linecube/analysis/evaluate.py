@@ -17,6 +17,7 @@ only with ``add_columns``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,49 +37,48 @@ HEADLINE = "headline"
 
 
 class EvaluateConfig(StrictModel):
-    """Settings of ``linecube evaluate``.
+    """Settings of ``linecube evaluate``."""
 
-    Attributes:
-        label_column: label column of the table (``None``: ``is_agn``, else any AGN VAC flag).
-        positive: for a text label column, the value marking the class (e.g. ``seyfert``).
-        per_class: evaluate every distinct value of ``label_column`` as its own class.
-        unmatched: catalogue galaxies missing from the table: ``negative``, ``drop``, or
-            ``auto`` (negative when the table lists positives only, else drop).
-        scores: score columns to evaluate (``None``: every ``score_*`` except per-line ones).
-        compare: baselines (``pca``, ``ratio_iforest``) and/or other analysis directories or
-            catalogues, as ``PATH`` or ``NAME=PATH`` (e.g. the 2-D conv autoencoder's).
-        top_k: k of precision at k.
-        fractions: top fractions for the recall columns.
-        n_bootstrap: bootstrap draws for the 95 % intervals (0: none).
-        purity_k: neighbours for the BPT purity (0: skip).
-        pca_components: components of the PCA baseline (``None``: the latent dimension).
-        add_columns: also write the baseline scores into the catalogue.
-        sample: ``out_of_sample`` evaluates only galaxies the network did not train on
-            (``split`` holdout or unseen), ``all`` every galaxy, ``auto`` the first when the
-            catalogue has such galaxies, else the second (noted as in-sample).
-        normal_classes: with ``per_class``, the classes inside which every score's Spearman
-            correlation with the noise floor is measured (a score that tracks S/N is a defect).
-        seed: seed of bootstrap and baselines.
-        pixel_truth: a simulated survey's ``truth_maps.fits``: also score the per-spaxel
-            anomaly maps (``anomaly_maps.zarr``) against it (pixel AUROC overall and per kind).
-    """
-
-    label_column: str | None = None
-    positive: str | None = None
-    per_class: bool = False
-    unmatched: str = Field("auto", pattern="^(auto|negative|drop)$")
-    scores: list[str] | None = None
-    compare: list[str] = Field(default_factory=list)
-    top_k: int = Field(50, gt=0)
-    fractions: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.10])
-    n_bootstrap: int = Field(1000, ge=0)
-    purity_k: int = Field(10, ge=0)
-    pca_components: int | None = None
-    add_columns: bool = False
-    sample: str = Field("auto", pattern="^(auto|out_of_sample|all)$")
-    normal_classes: list[str] = Field(default_factory=lambda: ["star_forming", "retired"])
-    seed: int = 0
-    pixel_truth: str | None = None
+    label_column: str | None = Field(
+        None, description="label column of the table (default: is_agn, else any AGN VAC flag: "
+        "WISE_AGN, BAT_AGN, RADIO_AGN, BROAD_AGN)")
+    positive: str | None = Field(
+        None, description="for a text label column, the value marking the class (e.g. seyfert)")
+    per_class: bool = Field(
+        False, description="evaluate every distinct value of the label column as its own class")
+    unmatched: Literal["auto", "negative", "drop"] = Field(
+        "auto", description="catalogue galaxies missing from the table: negative, drop, or "
+        "auto (negative when the table lists positives only, else drop)")
+    scores: list[str] | None = Field(
+        None, description="score columns to evaluate (default: every score_* except the "
+        "per-line ones)")
+    compare: list[str] = Field(
+        default_factory=list, description="baselines (pca, ratio_iforest) and/or other "
+        "analysis directories or catalogues, as PATH or NAME=PATH (e.g. the 2-D conv "
+        "autoencoder's)")
+    top_k: int = Field(50, gt=0, description="k of precision at k")
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.01, 0.05, 0.10],
+        description="top fractions for the recall columns")
+    n_bootstrap: int = Field(
+        1000, ge=0, description="bootstrap draws for the 95 % intervals (0: none)")
+    purity_k: int = Field(10, ge=0, description="neighbours for the BPT purity (0: skip)")
+    pca_components: int | None = Field(
+        None, description="components of the PCA baseline (default: the latent dimension)")
+    add_columns: bool = Field(
+        False, description="also write the baseline scores into the catalogue")
+    sample: Literal["auto", "out_of_sample", "all"] = Field(
+        "auto", description="galaxies evaluated: out_of_sample (those the network did not "
+        "train on: split holdout or unseen), all, or auto (the first when the catalogue has "
+        "such galaxies, else every galaxy, noted as in-sample)")
+    normal_classes: list[str] = Field(
+        default_factory=lambda: ["star_forming", "retired"],
+        description="with per_class, the classes inside which every score's Spearman "
+        "correlation with the noise floor is measured (a score that tracks S/N is a defect)")
+    seed: int = Field(0, description="seed of the bootstrap and the baselines")
+    pixel_truth: str | None = Field(
+        None, description="a simulated survey's truth_maps.fits: also score the per-spaxel "
+        "anomaly maps (anomaly_maps.zarr) against it (pixel AUROC overall and per kind)")
 
 
 def score_columns(catalogue: pd.DataFrame) -> list[str]:

@@ -28,26 +28,24 @@ PYOD_DETECTORS = ("ecod", "copod")
 
 
 class ScoreConfig(StrictModel):
-    """Settings of ``linecube score``.
+    """Settings of ``linecube score``."""
 
-    Attributes:
-        detectors: latent-space detectors among ``iforest``, ``knn``, ``lof``, ``ecod``,
-            ``copod`` (the last two need the optional ``pyod`` extra). ``None``: the first three,
-            plus the PyOD ones when PyOD is installed.
-        k: neighbours for ``knn`` (mean distance to the k nearest) and ``lof``.
-        n_estimators: trees of the isolation forest.
-        combine: scores averaged (as robust z-scores) into ``score_combined``; names without
-            the ``score_`` prefix, ``recon`` being the reconstruction error.
-        threshold_pct: galaxies with ``pct_combined`` >= this are flagged ``flag_anomaly``.
-        seed: seed of the isolation forest.
-    """
-
-    detectors: list[str] | None = None
-    k: int = Field(10, gt=0)
-    n_estimators: int = Field(200, gt=0)
-    combine: list[str] = Field(default_factory=lambda: list(HEADLINE_SCORES))
-    threshold_pct: float = Field(99.0, ge=0, le=100)
-    seed: int = 0
+    detectors: list[str] | None = Field(
+        None, description="latent-space detectors among iforest, knn, lof, ecod, copod (the "
+        "last two need the optional pyod extra; default: the first three, plus the PyOD ones "
+        "when PyOD is installed)")
+    k: int = Field(
+        10, gt=0, description="neighbours of knn (mean distance to the k nearest) and lof")
+    n_estimators: int = Field(200, gt=0, description="trees of the isolation forest")
+    combine: list[str] = Field(
+        default_factory=lambda: list(HEADLINE_SCORES),
+        description="scores averaged (as robust z-scores) into score_combined; names without "
+        "the score_ prefix, recon being the reconstruction error and resid_peak the "
+        "calibrated residual peak")
+    threshold_pct: float = Field(
+        99.0, ge=0, le=100,
+        description="galaxies with pct_combined >= this are flagged flag_anomaly")
+    seed: int = Field(0, description="seed of the isolation forest")
 
 
 def pyod_available() -> bool:

@@ -13,14 +13,26 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from linecube.analysis.layout import AnalysisDir
+from linecube.config import StrictModel
 from linecube.errors import ConfigError
 
 Metric = Literal["euclidean", "manhattan", "cosine"]
 Backend = Literal["auto", "kdtree", "brute"]
 KDTREE_MAX_DIM = 8  # KD-tree wins at D = 6, loses to brute force at D >= 16 (BENCHMARKS.md)
 _SKLEARN_METRIC = {"euclidean": "euclidean", "manhattan": "manhattan"}
+
+
+class SimilarConfig(StrictModel):
+    """Settings of ``linecube similar`` (the keywords of :func:`similar`)."""
+
+    k: int = Field(10, gt=0, description="neighbours returned (the query itself excluded)")
+    metric: Metric = Field("euclidean", description="distance between latent vectors")
+    backend: Backend = Field(
+        "auto", description="index: kdtree, brute, or auto (KD-tree up to 8 dimensions with "
+        "the euclidean or manhattan metric, else brute force)")
 
 
 class NeighbourIndex:

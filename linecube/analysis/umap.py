@@ -13,38 +13,30 @@ from linecube.config import StrictModel
 
 
 class UmapConfig(StrictModel):
-    """Settings of ``linecube umap`` (names and meanings as in ``umap.UMAP``).
+    """Settings of ``linecube umap`` (names and meanings as in ``umap.UMAP``)."""
 
-    Attributes:
-        n_components: 2 (``umap_x``, ``umap_y``) or 3 (adds ``umap_z``).
-        n_neighbors: size of the local neighbourhood.
-        min_dist: minimum distance between embedded points.
-        spread: scale of the embedded points.
-        metric: distance in latent space (any metric ``umap.UMAP`` accepts).
-        n_epochs: optimisation epochs (``None``: UMAP's default for the data size).
-        learning_rate, init, set_op_mix_ratio, local_connectivity, repulsion_strength,
-            negative_sample_rate: as in ``umap.UMAP``.
-        standardise: robust-standardise each latent dimension first.
-        seed: ``random_state``; with a seed UMAP runs single-threaded and is reproducible;
-            ``None`` runs in parallel, not reproducibly.
-        extra: any other ``umap.UMAP`` keyword, passed through.
-    """
-
-    n_components: Literal[2, 3] = 2
-    n_neighbors: int = Field(15, ge=2)
-    min_dist: float = Field(0.1, ge=0)
-    spread: float = Field(1.0, gt=0)
-    metric: str = "euclidean"
-    n_epochs: int | None = None
-    learning_rate: float = 1.0
-    init: str = "spectral"
-    set_op_mix_ratio: float = Field(1.0, ge=0, le=1)
-    local_connectivity: float = 1.0
-    repulsion_strength: float = 1.0
-    negative_sample_rate: int = 5
-    standardise: bool = True
-    seed: int | None = 0
-    extra: dict[str, Any] = Field(default_factory=dict)
+    n_components: Literal[2, 3] = Field(
+        2, description="2 (umap_x, umap_y) or 3 (adds umap_z)")
+    n_neighbors: int = Field(15, ge=2, description="size of the local neighbourhood")
+    min_dist: float = Field(0.1, ge=0, description="minimum distance between embedded points")
+    spread: float = Field(1.0, gt=0, description="scale of the embedded points")
+    metric: str = Field(
+        "euclidean", description="distance in latent space (any metric umap.UMAP accepts)")
+    n_epochs: int | None = Field(
+        None, description="optimisation epochs (default: UMAP's default for the data size)")
+    learning_rate: float = Field(1.0, description="as in umap.UMAP")
+    init: str = Field("spectral", description="spectral, random or pca (as in umap.UMAP)")
+    set_op_mix_ratio: float = Field(1.0, ge=0, le=1, description="as in umap.UMAP")
+    local_connectivity: float = Field(1.0, description="as in umap.UMAP")
+    repulsion_strength: float = Field(1.0, description="as in umap.UMAP")
+    negative_sample_rate: int = Field(5, description="as in umap.UMAP")
+    standardise: bool = Field(
+        True, description="robust-standardise each latent dimension first")
+    seed: int | None = Field(
+        0, description="random_state; with a seed UMAP runs single-threaded and is "
+        "reproducible, without (None, from Python) in parallel and not reproducibly")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="any other umap.UMAP keyword, passed through")
 
 
 def fit_umap(mu: np.ndarray, cfg: UmapConfig | None = None) -> np.ndarray:

@@ -15,33 +15,25 @@ HELP = "BPT / WHAN classes from the maps"
 
 
 def add_arguments(parser):
+    from linecube.analysis.bpt import BptConfig
+    from linecube.cli.common import add_config_arguments
+
     parser.add_argument("analysis", help="analysis directory")
     parser.add_argument("--store", help="the store (default: the one recorded by embed)")
-    parser.add_argument("--config", help="TOML/YAML file with BPT settings")
-    parser.add_argument("--sn-min", type=float, help="minimum S/N of every line (3)")
-    parser.add_argument(
-        "--aperture-arcsec",
-        type=float,
-        help="radius of the central aperture for the galaxy class (2.5)",
-    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_arguments(parser, BptConfig, example="sn_min=5")
 
 
 def run(args):
     from linecube.analysis.bpt import BptConfig, run_bpt
-    from linecube.analysis.cli_support import make_config
     from linecube.analysis.layout import AnalysisDir
+    from linecube.cli.common import config_from_args
 
-    cfg = make_config(
-        BptConfig, args.config, {"sn_min": args.sn_min, "aperture_arcsec": args.aperture_arcsec}
-    )
+    cfg = config_from_args(BptConfig, args)
     cat = run_bpt(args.analysis, args.store, cfg, progress=not args.no_progress)
-    counts = cat["bpt_class"].value_counts()
-    print("galaxy BPT classes: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print(
-        "galaxy WHAN classes: "
-        + ", ".join(f"{k} {v}" for k, v in cat["whan_class"].value_counts().items())
-    )
+    for column, name in (("bpt_class", "BPT"), ("whan_class", "WHAN")):
+        counts = cat[column].value_counts()
+        print(f"galaxy {name} classes: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     problems = AnalysisDir(args.analysis).info()["steps"]["bpt"]["settings"]["whan_problems"]
     if problems:
         print(

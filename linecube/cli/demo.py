@@ -8,11 +8,15 @@ HELP = "the whole pipeline on a simulated survey, in a few minutes on a CPU"
 
 
 def add_arguments(parser):
-    parser.add_argument("--out", default="linecube-demo", help="output directory (default: %(default)s)")
-    parser.add_argument("--n", type=int, default=300, help="simulated galaxies (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the survey and the training run")
+    parser.add_argument("--out", default="linecube-demo",
+                        help="output directory (default: %(default)s)")
+    parser.add_argument("--n", type=int, default=300,
+                        help="simulated galaxies (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the survey and the training run (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--top", type=int, default=10, help="anomalies to print (default: %(default)s)")
+    parser.add_argument("--top", type=int, default=10,
+                        help="anomalies to print (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default: the demo preset's)")
 

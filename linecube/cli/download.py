@@ -37,16 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also fetch the DAPall file into --out")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--base-url", default=SAS_DR17, metavar="URL",
-                        help=f"the analysis/v3_1_1/3.1.0/ folder of the SAS or a mirror "
-                             f"(default: {SAS_DR17})")
+                        help="the analysis/v3_1_1/3.1.0/ folder of the SAS or a mirror "
+                             "(default: %(default)s)")
     parser.add_argument("--daptype", default=DEFAULT_DAPTYPE, help="DAP analysis type "
-                        f"(default: {DEFAULT_DAPTYPE})")
+                        "(default: %(default)s)")
     parser.add_argument("--connections", type=int, default=4, metavar="N",
-                        help="parallel downloads (default: 4)")
+                        help="parallel downloads (default: %(default)s)")
     parser.add_argument("--retries", type=int, default=4, metavar="N",
-                        help="further attempts per file after a failure (default: 4)")
+                        help="further attempts per file after a failure (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="network timeout per request in seconds (default: 60)")
+                        help="network timeout per request in seconds (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -19,45 +19,31 @@ HELP = "latent vectors and reconstruction errors of every galaxy"
 
 
 def add_arguments(parser):
+    from linecube.analysis.embed import EmbedConfig
+    from linecube.cli.common import add_config_arguments
+
     parser.add_argument("--model", required=True, help="model file (RUN_DIR/model.safetensors)")
     parser.add_argument("--store", required=True, help="the store to embed")
     parser.add_argument("--out", required=True, help="analysis directory")
-    parser.add_argument("--config", help="TOML/YAML file with embed settings")
-    parser.add_argument("--batch-size", type=int, help="galaxies per forward pass (32)")
-    parser.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    parser.add_argument(
-        "--save-recon", action="store_true", default=None, help="also write recon.zarr"
-    )
-    parser.add_argument("--error", choices=["l1", "mse"], help="per-spaxel error (l1)")
     parser.add_argument(
         "--calibration", help="calibration.json to use instead of fitting one on the run's "
         "validation galaxies"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_arguments(parser, EmbedConfig, example="batch_size=64")
 
 
 def run(args):
     from linecube.analysis.calibrate import read_calibration
-    from linecube.analysis.cli_support import make_config
     from linecube.analysis.embed import EmbedConfig, embed, resolve_device
+    from linecube.cli.common import config_from_args
     from linecube.devices import check_device
     from linecube.store import Store
     from linecube.training.modelfile import load_model
 
-    cfg = make_config(
-        EmbedConfig,
-        args.config,
-        {
-            "batch_size": args.batch_size,
-            "device": args.device,
-            "save_recon": args.save_recon,
-            "error": args.error,
-        },
-    )
-    check_device(cfg.device)
-    calibration = None
-    if args.calibration:
-        calibration = read_calibration(args.calibration)
+    cfg = config_from_args(EmbedConfig, args)
+    check_device(cfg.device)  # before the model and the store are read
+    calibration = read_calibration(args.calibration) if args.calibration else None
     loaded = load_model(args.model)
     store = Store.open(args.store)
     cat = embed(

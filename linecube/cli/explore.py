@@ -12,26 +12,25 @@ from __future__ import annotations
 
 import argparse
 
-from linecube.cli.common import add_label_arguments
+from linecube.cli.common import add_page_arguments
 
 HELP = "write the interactive explorer page of an analysis (optionally serve it on localhost)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
-    parser.add_argument("analysis_dir", help="analysis directory (needs umap_x/umap_y)")
-    parser.add_argument("--out", required=True, help="page directory to write")
-    add_label_arguments(parser)
+    add_page_arguments(parser, "needs umap_x/umap_y", "page")
     parser.add_argument("--k", type=int, default=8,
-                        help="nearest neighbours listed per galaxy (default 8)")
+                        help="nearest neighbours listed per galaxy (default: %(default)s)")
     parser.add_argument("--thumb-line", default=None,
-                        help="line shown in hover thumbnails (default Ha-6564)")
+                        help="line shown in hover thumbnails (default: Ha-6564)")
     parser.add_argument("--panel-size", type=int, default=32,
                         help="largest map side (pixels) in the galaxy panels; larger maps are "
-                        "block-averaged (default 32)")
+                        "block-averaged (default: %(default)s)")
     parser.add_argument("--serve", action="store_true",
                         help="serve the page on 127.0.0.1 after writing it")
-    parser.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765)")
+    parser.add_argument("--port", type=int, default=8765,
+                        help="port for --serve (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from linecube.cli.common import add_override_argument
+
 HELP = "ingest MAPS / HDF5 files into a training store (parallel, resumable)"
 
 
@@ -25,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="STORE", help="store directory")
     parser.add_argument("--config", metavar="FILE",
                         help="preprocessing config (TOML or YAML; keys of PreprocessConfig)")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="set one preprocessing option (repeatable), e.g. -o size=80")
+    add_override_argument(parser, "set one preprocessing option (repeatable), e.g. -o size=80")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="address of an existing Dask scheduler (default: a local cluster)")
     parser.add_argument("--workers", type=int, metavar="N",

@@ -25,9 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--png", help="save a grid of one galaxy's line maps to this PNG")
     parser.add_argument("--galaxy", help="PLATEIFU to draw (store or MMU file; default: first)")
     parser.add_argument("--extension", choices=["GFLUX", "SFLUX"], default="GFLUX",
-                        help="emission-line flux extension of a file (default GFLUX)")
+                        help="emission-line flux extension of a file (default: %(default)s)")
     parser.add_argument("--stretch", choices=["asinh", "log"], default="asinh",
-                        help="display stretch of a file's flux (default asinh)")
+                        help="display stretch of a file's flux (default: %(default)s)")
     parser.add_argument("--verify", action="store_true",
                         help="store: read every galaxy and check it against its checksum")
 

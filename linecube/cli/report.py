@@ -13,28 +13,24 @@ from __future__ import annotations
 
 import argparse
 
-from linecube.cli.common import add_label_arguments
+from linecube.cli.common import add_page_arguments
 
 HELP = "write a static HTML report (with PNG/PDF figures) of an analysis"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the verb's arguments."""
-    parser.add_argument("analysis_dir", help="analysis directory (from embed/score/umap/bpt)")
-    parser.add_argument("--out", required=True, help="report directory to write")
-    add_label_arguments(parser)
+    add_page_arguments(parser, "from embed/score/umap/bpt", "report")
     parser.add_argument("--top", type=int, default=20,
-                        help="number of most anomalous galaxies shown in full (default 20)")
+                        help="number of most anomalous galaxies shown in full "
+                        "(default: %(default)s)")
     parser.add_argument("--title", default="linecube analysis report", help="page title")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print where it is."""
-    from linecube.errors import ConfigError
     from linecube.viz.report import build_report
 
-    if args.top < 0:
-        raise ConfigError("--top must be >= 0")
     index = build_report(args.analysis_dir, args.out, top=args.top, labels=args.labels,
                          label_columns=args.label_columns, title=args.title)
     print(f"report written to {index}")

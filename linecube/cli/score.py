@@ -15,23 +15,13 @@ HELP = "anomaly scores, percentiles and a combined rank; prints the top N"
 
 
 def add_arguments(parser):
+    from linecube.analysis.scores import ScoreConfig
+    from linecube.cli.common import add_config_arguments
+
     parser.add_argument("analysis", help="analysis directory (after linecube embed)")
-    parser.add_argument("--config", help="TOML/YAML file with score settings")
-    parser.add_argument(
-        "--detectors",
-        nargs="+",
-        help="iforest knn lof [ecod copod with PyOD] (default: all available)",
-    )
-    parser.add_argument("--k", type=int, help="neighbours of knn and lof (10)")
-    parser.add_argument("--n-estimators", type=int, help="isolation-forest trees (200)")
-    parser.add_argument(
-        "--combine", nargs="+", help="scores in score_combined (default: resid_peak, the calibrated residual peak)"
-    )
-    parser.add_argument(
-        "--threshold-pct", type=float, help="flag galaxies with pct_combined >= this (99)"
-    )
-    parser.add_argument("--seed", type=int, help="seed of the isolation forest (0)")
-    parser.add_argument("--top", type=int, default=10, help="print the N most anomalous (10)")
+    parser.add_argument("--top", type=int, default=10,
+                        help="print the N most anomalous (default: %(default)s)")
+    add_config_arguments(parser, ScoreConfig, example="combine=[\"resid_peak\",\"recon\"]")
 
 
 def top_table(cat, lines, n):
@@ -39,19 +29,8 @@ def top_table(cat, lines, n):
     import numpy as np
 
     top = cat.sort_values("rank").head(n)
-    cols = [
-        c
-        for c in (
-            "rank",
-            "plateifu",
-            "mangaid",
-            "score_combined",
-            "pct_combined",
-            "score_recon",
-            "bpt_class",
-        )
-        if c in top
-    ]
+    cols = [c for c in ("rank", "plateifu", "mangaid", "score_combined", "pct_combined",
+                        "score_recon", "bpt_class") if c in top]
     table = top[cols].copy()
     pct = top[[f"pct_recon_{ln}" for ln in lines]].to_numpy()
     worst = np.where(
@@ -62,22 +41,11 @@ def top_table(cat, lines, n):
 
 
 def run(args):
-    from linecube.analysis.cli_support import format_table, make_config
     from linecube.analysis.layout import AnalysisDir
     from linecube.analysis.scores import ScoreConfig, score
+    from linecube.cli.common import config_from_args, format_table
 
-    cfg = make_config(
-        ScoreConfig,
-        args.config,
-        {
-            "detectors": args.detectors,
-            "k": args.k,
-            "n_estimators": args.n_estimators,
-            "combine": args.combine,
-            "threshold_pct": args.threshold_pct,
-            "seed": args.seed,
-        },
-    )
+    cfg = config_from_args(ScoreConfig, args)
     cat, notes = score(args.analysis, cfg)
     for note in notes:
         print(f"note: {note}")

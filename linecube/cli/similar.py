@@ -10,32 +10,22 @@ HELP = "nearest neighbours of a galaxy in latent space"
 
 
 def add_arguments(parser):
+    from linecube.analysis.similar import SimilarConfig
+    from linecube.cli.common import add_config_arguments
+
     parser.add_argument("analysis", help="analysis directory (after linecube embed)")
     parser.add_argument("plateifu", help="the query galaxy, e.g. 8485-1901")
-    parser.add_argument("--k", type=int, default=10, help="neighbours (10)")
-    parser.add_argument(
-        "--metric",
-        choices=["euclidean", "manhattan", "cosine"],
-        default="euclidean",
-        help="latent-space distance (euclidean)",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=["auto", "kdtree", "brute"],
-        default="auto",
-        help="index (auto: KD-tree up to 8 dimensions, else brute force)",
-    )
     parser.add_argument("--csv", help="also write the table to this CSV file")
+    add_config_arguments(parser, SimilarConfig, example="metric=cosine")
 
 
 def run(args):
-    from linecube.analysis.cli_support import format_table
-    from linecube.analysis.similar import similar
+    from linecube.analysis.similar import SimilarConfig, similar
+    from linecube.cli.common import config_from_args, format_table
 
-    table = similar(
-        args.analysis, args.plateifu, k=args.k, metric=args.metric, backend=args.backend
-    )
-    print(f"{len(table)} nearest neighbours of {args.plateifu} ({args.metric} distance):")
+    cfg = config_from_args(SimilarConfig, args)
+    table = similar(args.analysis, args.plateifu, **cfg.model_dump())
+    print(f"{len(table)} nearest neighbours of {args.plateifu} ({cfg.metric} distance):")
     print(format_table(table))
     if args.csv:
         table.to_csv(args.csv, index=False)

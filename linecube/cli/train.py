@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from linecube.cli.common import add_override_argument
+
 HELP = "train a model on a store (presets: default, paper, reference, demo)"
 
 
@@ -25,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None,
                         help="preset name or config file (default: 'default'; with --resume: "
                              "the run's saved config)")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. -o optim.lr=3e-4 (repeatable)")
+    add_override_argument(parser, "override a config key, e.g. -o optim.lr=3e-4 (repeatable)")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")

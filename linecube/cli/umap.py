@@ -13,64 +13,20 @@ HELP = "2-D or 3-D UMAP of the latent space"
 
 
 def add_arguments(parser):
+    from linecube.analysis.umap import UmapConfig
+    from linecube.cli.common import add_config_arguments
+
     parser.add_argument("analysis", help="analysis directory (after linecube embed)")
-    parser.add_argument("--config", help="TOML/YAML file with UMAP settings")
-    parser.add_argument("--n-components", type=int, choices=[2, 3], help="2 or 3 (2)")
-    parser.add_argument("--n-neighbors", type=int, help="neighbourhood size (15)")
-    parser.add_argument("--min-dist", type=float, help="minimum embedded distance (0.1)")
-    parser.add_argument("--spread", type=float, help="scale of embedded points (1.0)")
-    parser.add_argument("--metric", help="latent-space metric (euclidean)")
-    parser.add_argument("--n-epochs", type=int, help="optimisation epochs (UMAP's default)")
-    parser.add_argument("--learning-rate", type=float, help="(1.0)")
-    parser.add_argument("--init", help="spectral, random, pca (spectral)")
-    parser.add_argument("--set-op-mix-ratio", type=float, help="(1.0)")
-    parser.add_argument("--local-connectivity", type=float, help="(1.0)")
-    parser.add_argument("--repulsion-strength", type=float, help="(1.0)")
-    parser.add_argument("--negative-sample-rate", type=int, help="(5)")
-    parser.add_argument(
-        "--no-standardise",
-        dest="standardise",
-        action="store_false",
-        default=None,
-        help="skip the robust standardisation of latent dimensions",
-    )
-    parser.add_argument("--seed", type=int, help="random_state (0)")
-    parser.add_argument(
-        "-o",
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any other umap.UMAP keyword",
-    )
+    add_config_arguments(parser, UmapConfig, override_aliases=("--option",),
+                         override_help="set a setting, or pass any other umap.UMAP keyword "
+                         "(repeatable; wins over --config and the flags), e.g. -o densmap=true")
 
 
 def run(args):
-    from linecube.analysis.cli_support import make_config
     from linecube.analysis.umap import UmapConfig, run_umap
-    from linecube.config import parse_overrides
+    from linecube.cli.common import config_from_args
 
-    names = (
-        "n_components",
-        "n_neighbors",
-        "min_dist",
-        "spread",
-        "metric",
-        "n_epochs",
-        "learning_rate",
-        "init",
-        "set_op_mix_ratio",
-        "local_connectivity",
-        "repulsion_strength",
-        "negative_sample_rate",
-        "standardise",
-        "seed",
-    )
-    values = {name: getattr(args, name) for name in names}
-    extra = parse_overrides(args.option)
-    if extra:
-        values["extra"] = extra
-    cfg = make_config(UmapConfig, args.config, values)
+    cfg = config_from_args(UmapConfig, args, extra_field="extra")
     cat = run_umap(args.analysis, cfg)
     cols = ", ".join(("umap_x", "umap_y", "umap_z")[: cfg.n_components])
     print(f"UMAP of {len(cat)} galaxies written to {args.analysis}/catalogue.parquet ({cols})")

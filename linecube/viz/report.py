@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from linecube import __version__
+from linecube.errors import ConfigError
 from linecube.outdir import claim_output_dir
 from linecube.viz import figures
 from linecube.viz.explore import write_page_file
@@ -37,7 +38,7 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
         analysis_dir: an analysis directory (see ``docs/analysis.md``).
         out: the report directory: new, empty, or an earlier report (its figures are replaced);
             anything else is refused (:func:`linecube.outdir.claim_output_dir`).
-        top: how many of the most anomalous galaxies get a full panel.
+        top: how many of the most anomalous galaxies get a full panel (0 or more).
         labels: optional label table (PLATEIFU or MANGAID column) whose classes colour the
             figures; see :func:`linecube.viz.results.read_labels`.
         label_columns: the columns of ``labels`` to use (default: class, label, is_agn or the
@@ -46,9 +47,14 @@ def build_report(analysis_dir: str | Path, out: str | Path, top: int = 20,
 
     Returns:
         The path of ``index.html``.
+
+    Raises:
+        ConfigError: ``top`` is negative.
     """
     import matplotlib
 
+    if top < 0:
+        raise ConfigError(f"top must be >= 0, got {top}")
     matplotlib.use("Agg")
     results = AnalysisResults.open(analysis_dir, labels, label_columns)
     out = claim_output_dir(out, "report")
