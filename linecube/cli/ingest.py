@@ -2,8 +2,8 @@
 
 INPUTS are files, folders (searched recursively, in any case, for *.fits, *.fits.gz, *.fit,
 *.fit.gz, *.hdf5, *.h5) or text files listing paths. Files already in the store are skipped,
-so re-running (or resuming a killed run) only does the remaining work. Rejected files are listed with the reason in
-STORE/rejections.parquet. The exit status is 1 if nothing could be ingested and 2 if the
+so re-running (or resuming a killed run) only does the remaining work. Rejected files are
+listed with the reason in STORE/rejections.parquet. The exit status is 1 if nothing could be ingested and 2 if the
 store is unusable (other settings, corrupt, or being written by another ingest).
 
 examples:
