@@ -1,10 +1,10 @@
 """Ingest MaNGA MAPS / Multimodal Universe HDF5 files into a training store, in parallel (Dask).
 
 INPUTS are files, folders (searched recursively, in any case, for *.fits, *.fits.gz, *.fit,
-*.fit.gz, *.hdf5, *.h5) or text files listing paths. Files already in the store are skipped,
-so re-running (or resuming a killed run) only does the remaining work. Rejected files are
-listed with the reason in STORE/rejections.parquet. The exit status is 1 if nothing could be ingested and 2 if the
-store is unusable (other settings, corrupt, or being written by another ingest).
+*.fit.gz, *.hdf5, *.h5) or text files listing paths. Files already in the store are skipped, so
+re-running (or resuming a killed run) only does the remaining work. Rejected files are listed
+with the reason in STORE/rejections.parquet. The exit status is 1 if nothing could be ingested
+and 2 if the store is unusable (other settings, corrupt, or being written by another ingest).
 
 examples:
   linecube ingest maps/ --out store
