@@ -14,11 +14,13 @@ Kauffmann in [NII] and below Kewley 2001 in [SII] and [OI]); composite (between 
 Kewley 2001 in [NII], below Kewley 2001 in [SII] and [OI]); Seyfert / LINER (above Kewley 2001
 in all three diagrams and above / below both Kewley 2006 lines); ambiguous (any other valid
 point); invalid (a line with flux <= 0 or S/N below the threshold).
+
+The classifications are pure functions of fluxes and ratios; :func:`run_bpt` applies them to
+a store. The EW(Ha) that WHAN needs is read from the source MAPS files by
+:mod:`linecube.analysis.source_ew`.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,7 @@ from pydantic import Field
 
 from linecube.analysis.layout import AnalysisDir
 from linecube.config import StrictModel
-from linecube.errors import CompatibilityError, InputFileError
+from linecube.errors import CompatibilityError
 from linecube.store.store import Store
 
 BPT_LINES = ("Hb-4862", "OIII-5008", "OI-6302", "Ha-6564", "NII-6585", "SII-6718", "SII-6732")
@@ -230,76 +232,27 @@ def classify_galaxies(
     return maps, galaxy, total
 
 
-def aperture_ew(
-    path: str | Path, center: tuple[float, float], radius_arcsec: float
-) -> tuple[float, float]:
-    """Mean EW(Ha) and EW([NII]6585) [Å] of the unmasked spaxels of a MAPS file's aperture.
-
-    Args:
-        path: the DAP MAPS file (``EMLINE_GFLUX``, ``EMLINE_GFLUX_MASK``, ``EMLINE_GEW``).
-        center: (y, x) of the IFU centre in the file's pixels.
-        radius_arcsec: aperture radius (0.5 arcsec spaxels).
-
-    Returns:
-        ``(ew_ha, ew_nii)``; NaN when no aperture spaxel is unmasked.
-    """
-    from linecube.analysis.physical import NATIVE_PIXEL_SCALE
-    from linecube.bits import DAPPIXMASK
-    from linecube.io.maps import channel_names, read_hdus
-
-    hdus = read_hdus(path, {"EMLINE_GFLUX", "EMLINE_GFLUX_MASK", "EMLINE_GEW"})
-    channels = channel_names(hdus["EMLINE_GEW"][0])
-    ew = hdus["EMLINE_GEW"][1].astype(np.float64)
-    mask = hdus["EMLINE_GFLUX_MASK"][1].astype(np.int64)
-    yy, xx = np.mgrid[: ew.shape[1], : ew.shape[2]]
-    radius = radius_arcsec / NATIVE_PIXEL_SCALE
-    inside = (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius**2
-    out = []
-    for name in ("Ha-6564", "NII-6585"):
-        if name not in channels:
-            raise InputFileError(path, f"EMLINE_GEW has no {name} channel")
-        i = channels[name]
-        ok = inside & ((mask[i] >> DAPPIXMASK["DONOTUSE"]) & 1 == 0) & np.isfinite(ew[i])
-        out.append(float(ew[i][ok].mean()) if ok.any() else np.nan)
-    return out[0], out[1]
-
-
-def source_ews(
-    store: Store, radius_arcsec: float, progress: bool = False
-) -> tuple[np.ndarray, list[str]]:
-    """(N, 2) aperture EW(Ha), EW([NII]) of every galaxy from its source MAPS file.
-
-    Returns:
-        The EWs (NaN rows where the source could not be used) and the reasons, one per failure.
-    """
-    from tqdm import tqdm
-
-    cat = store.catalogue
-    ew = np.full((len(cat), 2), np.nan)
-    problems: list[str] = []
-    needed = {"source", "center_y", "center_x"}
-    if not needed <= set(cat.columns):
-        return ew, [f"the store catalogue lacks {sorted(needed - set(cat.columns))}"]
-    for i, row in enumerate(
-        tqdm(cat.itertuples(index=False), total=len(cat), desc="whan", disable=not progress)
-    ):
-        source = str(row.source)
-        if not source.lower().endswith((".fits", ".fits.gz")):
-            problems.append(f"{row.plateifu}: source {source} is not a MAPS file")
-            continue
-        if not Path(source).is_file():
-            problems.append(f"{row.plateifu}: source {source} not found")
-            continue
-        try:
-            ew[i] = aperture_ew(source, (row.center_y, row.center_x), radius_arcsec)
-        except InputFileError as exc:
-            problems.append(f"{row.plateifu}: {exc}")
-    return ew, problems
-
-
 def _by_line(arrays) -> dict[str, np.ndarray]:
     """``{line: arrays[i]}`` over :data:`BPT_LINES` (first axis = line)."""
     return dict(zip(BPT_LINES, arrays, strict=True))
+
+
+def whan_names(totals: np.ndarray, ew: np.ndarray) -> np.ndarray:
+    """(N,) object WHAN class names of galaxies.
+
+    Args:
+        totals: (N, 7) aperture fluxes in the order of :data:`BPT_LINES` (gives [NII]/Ha).
+        ew: (N, 2) aperture EW(Ha), EW([NII]6585) [Å]; a NaN EW(Ha) gives ``unavailable``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n2 = np.log10(
+            totals[:, BPT_LINES.index("NII-6585")] / totals[:, BPT_LINES.index("Ha-6564")]
+        )
+    n2[~np.isfinite(n2)] = np.nan
+    whan = classify_whan(n2, ew[:, 0], ew[:, 1])
+    names = np.array([WHAN_NAMES[c] for c in whan], dtype=object)
+    names[np.isnan(ew[:, 0])] = "unavailable"
+    return names
 
 
 def run_bpt(
@@ -309,8 +262,9 @@ def run_bpt(
 
     ``whan_class`` needs EW(Ha), which the store's flux maps do not hold: it is computed from
     the ``EMLINE_GEW`` maps of each galaxy's source MAPS file (catalogue column ``source``)
-    in the same central aperture (:func:`aperture_ew`), with [NII]/Ha from the store. A galaxy
-    whose source file cannot be read gets ``unavailable`` (counted in ``analysis.json``).
+    in the same central aperture (:func:`linecube.analysis.source_ew.aperture_ew`), with
+    [NII]/Ha from the store. A galaxy whose source file cannot be read gets ``unavailable``
+    (counted in ``analysis.json``).
 
     Args:
         out: the analysis directory.
@@ -321,43 +275,23 @@ def run_bpt(
     Returns:
         The updated catalogue.
     """
-    from tqdm import tqdm
-
-    from linecube.analysis.physical import physical_maps, pixel_scale
+    from linecube.analysis.source_ew import source_ews
 
     cfg = cfg or BptConfig()
     adir = AnalysisDir(out)
     store = adir.open_store(store.path if isinstance(store, Store) else store)
-    lines = list(store.meta.lines)
-    missing = [name for name in BPT_LINES if name not in lines]
+    missing = [name for name in BPT_LINES if name not in store.meta.lines]
     if missing:
         raise CompatibilityError(
             f"{store.path}: BPT classification needs {', '.join(BPT_LINES)}; "
             f"the store lacks {', '.join(missing)}"
         )
-    n, size = len(store), store.meta.size
-    aperture = aperture_mask(size, cfg.aperture_arcsec / pixel_scale(store))
-    maps = np.empty((n, size, size), dtype=np.int8)
-    codes = np.empty(n, dtype=np.int8)
-    totals = np.empty((n, len(BPT_LINES)))
-    for start in tqdm(range(0, n, cfg.batch_size), disable=not progress, desc="bpt"):
-        stop = min(start + cfg.batch_size, n)
-        phys = physical_maps(store, start, stop)
-        maps[start:stop], codes[start:stop], totals[start:stop] = classify_galaxies(
-            phys["flux"], phys["sigma"], phys["valid"], lines, aperture, cfg.sn_min
-        )
+    maps, codes, totals = _classify_store(store, cfg, progress)
+    size = store.meta.size
     adir.write_arrays("bpt_maps.zarr", {"bpt": maps}, chunks={"bpt": (1, size, size)})
     columns = {"bpt_class": np.array([BPT_NAMES[c] for c in codes], dtype=object)}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        n2 = np.log10(
-            totals[:, BPT_LINES.index("NII-6585")] / totals[:, BPT_LINES.index("Ha-6564")]
-        )
-    n2[~np.isfinite(n2)] = np.nan
     ew, problems = source_ews(store, cfg.aperture_arcsec, progress)
-    whan = classify_whan(n2, ew[:, 0], ew[:, 1])
-    names = np.array([WHAN_NAMES[c] for c in whan], dtype=object)
-    names[np.isnan(ew[:, 0])] = "unavailable"
-    columns["whan_class"] = names
+    columns["whan_class"] = whan_names(totals, ew)
     cat = adir.write_columns(columns, store)
     adir.update_info(
         "bpt",
@@ -369,3 +303,27 @@ def run_bpt(
         },
     )
     return cat
+
+
+def _classify_store(
+    store: Store, cfg: BptConfig, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`classify_galaxies` over the whole store, batch by batch: ``(maps (N, H, W),
+    galaxy codes (N,), aperture fluxes (N, 7))``."""
+    from tqdm import tqdm
+
+    from linecube.analysis.physical import physical_maps, pixel_scale
+
+    lines = list(store.meta.lines)
+    n, size = len(store), store.meta.size
+    aperture = aperture_mask(size, cfg.aperture_arcsec / pixel_scale(store))
+    maps = np.empty((n, size, size), dtype=np.int8)
+    codes = np.empty(n, dtype=np.int8)
+    totals = np.empty((n, len(BPT_LINES)))
+    for start in tqdm(range(0, n, cfg.batch_size), disable=not progress, desc="bpt"):
+        stop = min(start + cfg.batch_size, n)
+        phys = physical_maps(store, start, stop)
+        maps[start:stop], codes[start:stop], totals[start:stop] = classify_galaxies(
+            phys["flux"], phys["sigma"], phys["valid"], lines, aperture, cfg.sn_min
+        )
+    return maps, codes, totals

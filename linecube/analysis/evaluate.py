@@ -16,6 +16,7 @@ only with ``add_columns``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -292,47 +293,122 @@ def evaluate(
         store: an opened store for the baselines (default: the recorded one).
 
     Returns:
-        ``{"metrics": ..., "purity": ...}`` tables, also written as CSV.
+        ``{"metrics": ..., "comparisons": ..., "noise_dependence": ..., "purity": ...,
+        "notes": [...]}`` (tables also written as CSV), and ``"pixel"`` with ``pixel_truth``.
     """
     cfg = cfg or EvaluateConfig()
     adir = AnalysisDir(out)
     cat = adir.require_columns(["score_recon"])
     table = read_table(labels_path)
     in_eval, sample_note = evaluated_rows(cat, cfg.sample)
-    fit_rows = None
+    comparisons = comparison_scores(adir, cat, cfg, store, _baseline_fit_rows(cat, in_eval))
+    scores = pd.concat(
+        [_headline(cat, cfg), cat[_chosen_score_columns(cat, cfg)], comparisons], axis=1
+    )
+    label_sets = _label_sets(table, labels_path, cfg)
+    labelled = _evaluate_label_sets(cat, table, labels_path, label_sets, scores, in_eval, cfg)
+    dependence = pd.DataFrame()
+    if cfg.per_class:
+        labelled.metrics = add_ratio_normal(
+            labelled.metrics, table, find_column(table, cfg.label_column)
+        )
+        store = store if store is not None else adir.open_store()
+        dependence = noise_dependence(
+            scores[in_eval].reset_index(drop=True),
+            noise_floor(store)[in_eval],
+            labelled.classes[in_eval],
+            cfg.normal_classes,
+        )
+    purity = pd.DataFrame()
+    if cfg.purity_k and "bpt_class" in cat:
+        mu, _ = adir.latents()
+        purity = bpt_purity(mu, cat["bpt_class"].astype(str).to_numpy(), cfg.purity_k)
+    notes = [f"evaluated: {sample_note}", *labelled.notes]
+    result = {
+        "metrics": labelled.metrics,
+        "comparisons": labelled.comparisons,
+        "noise_dependence": dependence,
+        "purity": purity,
+        "notes": notes,
+    }
+    _write_evaluation(adir, cat, cfg, result, comparisons)
+    _plots(scores, *labelled.selections[0], adir.path / "evaluation")
+    if cfg.pixel_truth:
+        result["pixel"] = pixel_metrics(adir, cfg.pixel_truth, store, table)
+    adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
+    return result
+
+
+def _baseline_fit_rows(cat: pd.DataFrame, in_eval: np.ndarray) -> np.ndarray | None:
+    """Rows the baselines are fitted on: the network's training galaxies when only some
+    galaxies are evaluated (out of sample), else None (all)."""
     if not in_eval.all() and "split" in cat:
-        fit_rows = np.flatnonzero(cat["split"].astype(str).to_numpy() == "train")
-    comparisons = comparison_scores(adir, cat, cfg, store, fit_rows)
+        return np.flatnonzero(cat["split"].astype(str).to_numpy() == "train")
+    return None
+
+
+def _chosen_score_columns(cat: pd.DataFrame, cfg: EvaluateConfig) -> list[str]:
+    """The catalogue score columns to evaluate; an unknown one is a ConfigError."""
     columns = cfg.scores or score_columns(cat)
     missing = [c for c in columns if c not in cat]
     if missing:
         raise ConfigError(
             f"score columns {missing} are not in the catalogue; available: {score_columns(cat)}"
         )
-    headline = (
-        pd.DataFrame({HEADLINE: -cat["rank"].to_numpy(dtype=np.float64)}, index=cat.index)
-        if "rank" in cat and cfg.scores is None
-        else pd.DataFrame(index=cat.index)
-    )
-    scores = pd.concat([headline, cat[columns], comparisons], axis=1)
+    return columns
 
-    if cfg.per_class:
-        if cfg.label_column is None:
-            raise ConfigError("per_class needs label_column (e.g. class)")
-        column = find_column(table, cfg.label_column)
-        if column is None:
-            raise InputFileError(
-                labels_path,
-                f"label column {cfg.label_column!r} not found; the "
-                f"columns are: {', '.join(map(str, table.columns))}",
-            )
-        values = sorted(map(str, table[column].dropna().unique()))
-        label_sets = [(v, label_vector(table, labels_path, cfg.label_column, v)[0]) for v in values]
-    else:
+
+def _headline(cat: pd.DataFrame, cfg: EvaluateConfig) -> pd.DataFrame:
+    """The headline ranking as a score column (-``rank``), unless scores were chosen."""
+    if "rank" in cat and cfg.scores is None:
+        return pd.DataFrame({HEADLINE: -cat["rank"].to_numpy(dtype=np.float64)}, index=cat.index)
+    return pd.DataFrame(index=cat.index)
+
+
+def _label_sets(
+    table: pd.DataFrame, labels_path: str | Path, cfg: EvaluateConfig
+) -> list[tuple[str, np.ndarray]]:
+    """``(name, label vector of the table's rows)`` per evaluated class: one per distinct
+    value of the label column with ``per_class``, else the single positive rule."""
+    if not cfg.per_class:
         vec, rule = label_vector(table, labels_path, cfg.label_column, cfg.positive)
-        label_sets = [(rule, vec)]
+        return [(rule, vec)]
+    if cfg.label_column is None:
+        raise ConfigError("per_class needs label_column (e.g. class)")
+    column = find_column(table, cfg.label_column)
+    if column is None:
+        raise InputFileError(
+            labels_path,
+            f"label column {cfg.label_column!r} not found; the "
+            f"columns are: {', '.join(map(str, table.columns))}",
+        )
+    values = sorted(map(str, table[column].dropna().unique()))
+    return [(v, label_vector(table, labels_path, cfg.label_column, v)[0]) for v in values]
 
-    tables, pairs, notes, selections = [], [], [f"evaluated: {sample_note}"], []
+
+@dataclass
+class _LabelledResults:
+    """Metrics of every label set, in the order of the label sets."""
+
+    metrics: pd.DataFrame  # one row per (label set, score)
+    comparisons: pd.DataFrame  # one row per (label set, pair of scores)
+    notes: list[str]  # how each label set was matched
+    # (name, evaluated rows (N,) bool, 0/1 labels of those rows) per label set
+    selections: list[tuple[str, np.ndarray, np.ndarray]]
+    classes: np.ndarray  # (N,) object: the label set each galaxy is positive in ("" if none)
+
+
+def _evaluate_label_sets(
+    cat: pd.DataFrame,
+    table: pd.DataFrame,
+    labels_path: str | Path,
+    label_sets: list[tuple[str, np.ndarray]],
+    scores: pd.DataFrame,
+    in_eval: np.ndarray,
+    cfg: EvaluateConfig,
+) -> _LabelledResults:
+    """Match each label set to the catalogue and rank every score against it."""
+    tables, pairs, notes, selections = [], [], [], []
     classes = np.full(len(cat), "", dtype=object)
     for name, vec in label_sets:
         aligned, kind = match_labels(cat, table, labels_path, vec)
@@ -341,9 +417,7 @@ def evaluate(
             raise InputFileError(
                 labels_path, f"no galaxy of the catalogue matches the table on {kind}"
             )
-        policy = cfg.unmatched
-        if policy == "auto":
-            policy = "negative" if vec.min() == 1 else "drop"
+        policy = unmatched_policy(cfg.unmatched, vec)
         use = (np.ones(len(cat), bool) if policy == "negative" else matched) & in_eval
         classes[aligned > 0] = name
         y = np.where(aligned > 0, 1, 0)[use]
@@ -356,30 +430,35 @@ def evaluate(
         tables.append(metrics_table(part, y, cfg, name))
         pairs.append(comparisons_table(part, y, cfg, name))
         selections.append((name, use, y))
-    metrics = pd.concat(tables, ignore_index=True)
-    paired = pd.concat(pairs, ignore_index=True)
-    dependence = pd.DataFrame()
-    if cfg.per_class:
-        metrics = add_ratio_normal(metrics, table, find_column(table, cfg.label_column))
-        store = store if store is not None else adir.open_store()
-        floor = noise_floor(store)
-        dependence = noise_dependence(
-            scores[in_eval].reset_index(drop=True),
-            floor[in_eval],
-            classes[in_eval],
-            cfg.normal_classes,
-        )
+    return _LabelledResults(
+        metrics=pd.concat(tables, ignore_index=True),
+        comparisons=pd.concat(pairs, ignore_index=True),
+        notes=notes,
+        selections=selections,
+        classes=classes,
+    )
 
-    purity = pd.DataFrame()
-    if cfg.purity_k and "bpt_class" in cat:
-        mu, _ = adir.latents()
-        purity = bpt_purity(mu, cat["bpt_class"].astype(str).to_numpy(), cfg.purity_k)
+
+def unmatched_policy(unmatched: str, labels: np.ndarray) -> str:
+    """``negative`` or ``drop`` for catalogue galaxies missing from the label table;
+    ``auto`` is ``negative`` when the table lists positives only (``labels`` all 1)."""
+    if unmatched != "auto":
+        return unmatched
+    return "negative" if labels.min() == 1 else "drop"
+
+
+def _write_evaluation(
+    adir: AnalysisDir,
+    cat: pd.DataFrame,
+    cfg: EvaluateConfig,
+    result: dict,
+    comparisons: pd.DataFrame,
+) -> None:
+    """Write the CSV tables and the baseline scores (into the catalogue with ``add_columns``)."""
     evaluation = adir.path / "evaluation"
     evaluation.mkdir(parents=True, exist_ok=True)
-    _write_csv(metrics, evaluation / "metrics.csv")
-    _write_csv(paired, evaluation / "comparisons.csv")
-    _write_csv(dependence, evaluation / "noise_dependence.csv")
-    _write_csv(purity, evaluation / "purity.csv")
+    for key in ("metrics", "comparisons", "noise_dependence", "purity"):
+        _write_csv(result[key], evaluation / f"{key}.csv")
     if len(comparisons.columns):
         atomic_write_parquet(
             pd.concat([cat[["row", "plateifu", "mangaid"]], comparisons], axis=1),
@@ -387,18 +466,6 @@ def evaluate(
         )
         if cfg.add_columns:
             adir.write_columns(comparisons)
-    _plots(scores, *selections[0], evaluation)
-    result = {
-        "metrics": metrics,
-        "comparisons": paired,
-        "noise_dependence": dependence,
-        "purity": purity,
-        "notes": notes,
-    }
-    if cfg.pixel_truth:
-        result["pixel"] = pixel_metrics(adir, cfg.pixel_truth, store, table)
-    adir.update_info("evaluate", {**cfg.model_dump(), "labels": str(labels_path), "notes": notes})
-    return result
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

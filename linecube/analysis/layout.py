@@ -40,7 +40,6 @@ from linecube.store.store import Store, missing_chunks, read_table
 CATALOGUE = "catalogue.parquet"
 CATALOGUE_FITS = "catalogue.fits"
 INFO = "analysis.json"
-ID_COLUMNS = ("row", "plateifu", "mangaid")
 
 # The command that produces each product, for "run X first" messages.
 PRODUCERS = {

@@ -212,7 +212,7 @@ class StoreDataModule(L.LightningDataModule):
             out of both training and validation.
     """
 
-    def __init__(self, path: str | Path, batch_size: int = 16, workers: int = 0,
+    def __init__(self, path: str | Path, *, batch_size: int = 16, workers: int = 0,
                  val_fraction: float = 0.1, seed: int = 0, augment: bool = True,
                  group_by: str = "mangaid", in_memory: bool = False, folds: int = 1,
                  fold: int = 0):

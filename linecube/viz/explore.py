@@ -51,7 +51,7 @@ BLOCK = 64  # galaxies read from disk at a time
 log = logging.getLogger(__name__)
 
 
-def build_explorer(analysis_dir: str | Path, out: str | Path, k: int = 8,
+def build_explorer(analysis_dir: str | Path, out: str | Path, *, k: int = 8,
                    labels: str | Path | None = None, label_columns: list[str] | None = None,
                    thumb_size: int = 48, thumb_line: str | None = None,
                    panel_size: int = 32, title: str = "linecube explorer") -> Path:

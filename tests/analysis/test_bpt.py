@@ -17,6 +17,7 @@ from linecube.analysis.bpt import (
     classify_ratios,
     classify_whan,
     run_bpt,
+    whan_names,
 )
 from linecube.errors import CompatibilityError
 from linecube.store import Store, StoreMeta
@@ -111,6 +112,17 @@ def test_whan():
     ]
 
 
+def test_whan_names_from_aperture_fluxes():
+    totals = np.ones((3, 7))
+    n2, ha = bpt.BPT_LINES.index("NII-6585"), bpt.BPT_LINES.index("Ha-6564")
+    totals[:, ha] = 10.0
+    totals[:, n2] = [1.0, 10.0, 0.0]  # log [NII]/Ha = -1, 0, -inf (invalid)
+    ew = np.array([[10.0, 5.0], [10.0, 5.0], [10.0, 5.0]])
+    assert list(whan_names(totals, ew)) == ["SF", "strong_AGN", "invalid"]
+    ew[0, 0] = np.nan  # the source MAPS file could not be read
+    assert whan_names(totals, ew)[0] == "unavailable"
+
+
 def test_run_bpt_maps_and_classes(store, tmp_path):
     cat = run_bpt(tmp_path / "a", store, BptConfig(aperture_arcsec=1.0), progress=False)
     assert cat.loc[0, "bpt_class"] == "Seyfert"
@@ -136,7 +148,7 @@ def test_run_bpt_needs_the_bpt_lines(tmp_path):
 
 
 def test_aperture_ew_from_a_maps_file(tmp_path):
-    from linecube.analysis.bpt import aperture_ew
+    from linecube.analysis.source_ew import aperture_ew
     from linecube.bits import DAPPIXMASK
     from linecube.io.maps_writer import write_maps
     from linecube.lines import DR17_LINES
@@ -158,7 +170,7 @@ def test_aperture_ew_from_a_maps_file(tmp_path):
 
     from types import SimpleNamespace
 
-    from linecube.analysis.bpt import source_ews
+    from linecube.analysis.source_ew import source_ews
 
     cat = pd.DataFrame(
         {

@@ -8,7 +8,7 @@ import zarr
 from analysis_fixtures import LINES, TinyModel
 from astropy.table import Table
 
-from linecube.analysis.embed import PARTIAL, EmbedConfig, embed
+from linecube.analysis.embed import PARTIAL, EmbedConfig, embed, embed_columns, spaxel_error
 from linecube.errors import CompatibilityError
 from linecube.models import ModelOutput
 from linecube.store import StoreMeta
@@ -135,3 +135,28 @@ def test_resume_after_interrupted_finalisation(store, tmp_path, monkeypatch, cal
     cat = embed(TinyModel(), store, tmp_path / "a", progress=False, calibration=calibration)
     assert cat["score_recon"].notna().all()
     assert zarr.open_group(tmp_path / "a" / "latents.zarr", mode="r")["mu"].shape == (len(store), 3)
+
+
+def test_spaxel_error_metrics():
+    x = np.array([[[[1.0, 2.0]]]])
+    recon = np.array([[[[3.0, 1.5]]]])
+    l1 = spaxel_error(recon, x, "l1")
+    assert l1.dtype == np.float32 and l1.shape == x.shape
+    np.testing.assert_allclose(l1.ravel(), [2.0, 0.5])
+    np.testing.assert_allclose(spaxel_error(recon, x, "mse").ravel(), [4.0, 0.25])
+
+
+def test_embed_columns_weighted_means_and_calibrated_stats():
+    split = np.array(["train", "val"], dtype=object)
+    line_sum = np.array([[2.0, 6.0], [0.0, 0.0]])
+    line_weight = np.array([[1.0, 3.0], [0.0, 0.0]])  # galaxy 1 has no valid spaxel
+    stats = np.array([[5.0, 1.0, 0.5, -0.5], [np.nan, np.nan, np.nan, np.nan]])
+    cols = embed_columns(split, line_sum, line_weight, stats, ["a", "b"])
+    assert list(cols) == [
+        "split", "score_resid_peak", "score_resid_mean", "score_recon",
+        "score_line_a", "score_line_b", "score_recon_a", "score_recon_b",
+    ]
+    np.testing.assert_allclose(cols["score_recon"], [2.0, np.nan])  # (2 + 6) / (1 + 3)
+    np.testing.assert_allclose(cols["score_recon_b"], [2.0, np.nan])
+    np.testing.assert_allclose(cols["score_resid_peak"], [5.0, np.nan])
+    np.testing.assert_allclose(cols["score_line_b"], [-0.5, np.nan])

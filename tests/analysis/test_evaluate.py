@@ -4,7 +4,12 @@ import pytest
 from astropy.table import Table
 
 from linecube.analysis.bpt import run_bpt
-from linecube.analysis.evaluate import EvaluateConfig, bpt_purity, evaluate
+from linecube.analysis.evaluate import (
+    EvaluateConfig,
+    bpt_purity,
+    evaluate,
+    unmatched_policy,
+)
 from linecube.analysis.labels import label_vector, match_labels, read_table
 from linecube.analysis.scores import ScoreConfig, score
 from linecube.errors import ConfigError, InputFileError
@@ -196,3 +201,11 @@ def test_bpt_purity_by_hand():
     # neighbours: 0->1 (SF ok), 1->0 (ok), 2->1 (SF, miss), 3->4 (ok), 4->3 (ok); 5 excluded
     assert p.loc["SF", "purity"] == 1.0 and p.loc["Seyfert", "purity"] == pytest.approx(2 / 3)
     assert p.loc["all", "purity"] == pytest.approx(4 / 5) and p.loc["all", "n"] == 5
+
+
+def test_unmatched_policy():
+    positives_only, mixed = np.array([1, 1]), np.array([1, 0])
+    assert unmatched_policy("auto", positives_only) == "negative"
+    assert unmatched_policy("auto", mixed) == "drop"
+    assert unmatched_policy("drop", positives_only) == "drop"
+    assert unmatched_policy("negative", mixed) == "negative"
