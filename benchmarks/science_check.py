@@ -6,15 +6,15 @@ model of fold f never sees fold f's galaxies, nor does its residual calibration,
 detectors or the PCA and line-ratio isolation-forest baselines, which are fitted on the same
 training galaxies. Every galaxy thus gets an out-of-sample score from each seed.
 
-Per seed it measures, for the headline ranking (``-rank``) and every galaxy-level score:
-AUROC per truth class (one against the rest) and for ``is_agn``; the Spearman correlation with
-the noise floor inside each normal class; the anomalous fraction of the top 1 %; paired
-bootstrap intervals of AUROC differences against the baselines; and the BPT purity of latent
-neighbours (k = 10, among the held-out galaxies of one fold model). The figures are then
-averaged over seeds with their min-max spread. When the truth table has ``ratio_normal``
-(anomalies whose integrated line ratios are normal), their classes get a table of their own,
-and when the survey has per-spaxel truth (``truth_maps.fits``) the held-out galaxies'
-``anomaly_maps.zarr`` are scored against it (pixel AUROC overall and per kind).
+Per seed it measures, for the headline ranking (``-rank``) and every galaxy-level score: AUROC per
+truth class (one against the rest) and for ``is_agn``; the Spearman correlation with the noise
+floor and with the coverage (IFU size) inside each normal class; the anomalous fraction of the top
+1 %; paired bootstrap intervals of AUROC differences against the baselines; and the BPT purity of
+latent neighbours (k = 10, among the held-out galaxies of one fold model). The figures are then
+averaged over seeds with their min-max spread. When the truth table has ``ratio_normal`` (anomalies
+whose integrated line ratios are normal), their classes get a table of their own, and when the
+survey has per-spaxel truth (``truth_maps.fits``) the held-out galaxies' ``anomaly_maps.zarr`` are
+scored against it (pixel AUROC overall and per kind).
 
 Every step is skipped when its output exists, so an interrupted run resumes.
 
@@ -123,7 +123,8 @@ def seed_metrics(cat: pd.DataFrame, scores: list[str], n_boot: int, seed: int) -
         rhos = {}
         for c in NORMAL:
             sel = (cat["class"] == c).to_numpy() & np.isfinite(v)
-            rhos[c] = float(spearmanr(v[sel], cat["floor"].to_numpy()[sel]).statistic)
+            for cov in COVARIATES:
+                rhos[f"{c} {cov}"] = float(spearmanr(v[sel], cat[cov].to_numpy()[sel]).statistic)
         out["rho"][s] = rhos
         order = np.argsort(-np.nan_to_num(v, nan=-np.inf), kind="stable")
         out["top1"][s] = float(anomalous[order[:n_top]].mean())
@@ -146,12 +147,17 @@ def seed_metrics(cat: pd.DataFrame, scores: list[str], n_boot: int, seed: int) -
     return out
 
 
-def noise_floor_by_plateifu(store_path: Path) -> pd.Series:
-    from linecube.analysis.evaluate import noise_floor
+COVARIATES = ("noise_floor", "coverage")  # the galaxy properties a score must not track
+
+
+def covariates_by_plateifu(store_path: Path) -> pd.DataFrame:
+    """Noise floor and coverage (spaxels covered, i.e. IFU size) of every store galaxy."""
+    from linecube.analysis.evaluate import noise_and_coverage
     from linecube.store import Store
 
     store = Store.open(store_path)
-    return pd.Series(noise_floor(store), index=store.catalogue["plateifu"].astype(str))
+    return pd.DataFrame(noise_and_coverage(store),
+                        index=store.catalogue["plateifu"].astype(str))
 
 
 def pixel_table(store_path: Path, truth_maps: Path, analyses: list[Path]) -> pd.DataFrame:
@@ -190,13 +196,14 @@ def summarise(per_seed: list[dict], scores: list[str], names: dict[str, str],
             lines.append(f"| {label} | " + " | ".join(
                 cell([m["auroc"][s][label] for m in per_seed]) for s in scores) + " |")
         lines.append("")
-    lines += ["Noise-floor Spearman rho inside the normal classes (SF / retired), top 1 % "
-              "anomalous fraction:", "", "| score | rho SF | rho retired | top 1 % |",
-              "|---|---|---|---|"]
+    lines += ["Spearman rho with the noise floor and with the coverage (IFU size) inside the "
+              "normal classes (SF / retired), top 1 % anomalous fraction:", "",
+              "| score | rho floor SF | rho floor retired | rho coverage SF | "
+              "rho coverage retired | top 1 % |", "|---|---|---|---|---|---|"]
     for s in scores:
         lines.append(f"| {names.get(s, s)} | " + " | ".join([
-            cell([m["rho"][s]["star_forming"] for m in per_seed]),
-            cell([m["rho"][s]["retired"] for m in per_seed]),
+            cell([m["rho"][s][f"{c} {cov}"] for m in per_seed])
+            for cov in COVARIATES for c in NORMAL] + [
             cell([m["top1"][s] for m in per_seed])]) + " |")
     lines += ["", "Paired bootstrap of AUROC differences against the baselines (95 % interval per "
               "seed; 'beats' only when every seed's interval excludes 0):", "",
@@ -261,7 +268,7 @@ def main() -> None:
                                                                    pixel_scale=args.pixel_scale),
                           workers=args.workers, progress=False))
     truth = pd.read_parquet(sim / "truth.parquet").drop_duplicates("plateifu").set_index("plateifu")
-    floor = noise_floor_by_plateifu(store)
+    covariates = covariates_by_plateifu(store)
     per_seed, bpt = [], None
     for seed in args.seeds:
         parts, analyses = [], []
@@ -281,7 +288,8 @@ def main() -> None:
         key = cat["plateifu"].astype(str)
         cat["class"] = key.map(truth["class"]).to_numpy()
         cat["is_agn"] = key.map(truth["is_agn"]).astype(bool).to_numpy()
-        cat["floor"] = key.map(floor).to_numpy()
+        for cov in COVARIATES:
+            cat[cov] = key.map(covariates[cov]).to_numpy()
         cat["bpt_class"] = key.map(bpt).to_numpy()
         scores = ["headline"] + [
             c for c in cat.columns

@@ -8,8 +8,8 @@ ranking enters as ``headline`` (= -``rank``).
 
 Writes ``ANALYSIS_DIR/evaluation/``: ``metrics.csv`` (one row per score, with intervals),
 ``comparisons.csv`` (paired bootstrap of every AUROC difference, with its verdict),
-``noise_dependence.csv`` (Spearman correlation of every score with the noise floor inside
-each normal class, when ``per_class``), ``purity.csv``, ``baseline_scores.parquet`` (when
+``noise_dependence.csv`` (Spearman correlation of every score with the noise floor and with
+the coverage inside each normal class, when ``per_class``), ``purity.csv``, ``baseline_scores.parquet`` (when
 baselines ran), ``roc.png``, ``pr.png`` and ``percentiles.png``. The catalogue is changed
 only with ``add_columns``.
 """
@@ -108,15 +108,18 @@ def evaluated_rows(catalogue: pd.DataFrame, sample: str) -> tuple[np.ndarray, st
     return outside.to_numpy(), f"{int(outside.sum())} galaxies the network did not train on"
 
 
-def noise_floor(store) -> np.ndarray:
-    """(N,) median over valid spaxels of all lines of 1 / sqrt(ivar), network units."""
+def noise_and_coverage(store) -> dict[str, np.ndarray]:
+    """``noise_floor`` (N,): median over valid spaxels of all lines of 1 / sqrt(ivar), network
+    units; ``coverage`` (N,): number of spaxels with any valid line, which grows with IFU size."""
     from linecube.analysis.calibrate import noise_floor_of
 
-    out = np.full(len(store), np.nan)
+    floor, covered = np.full(len(store), np.nan), np.zeros(len(store))
     for start in range(0, len(store), 64):
         stop = min(start + 64, len(store))
-        out[start:stop] = noise_floor_of(store.ivar[start:stop], store.weight[start:stop])
-    return out
+        weight = store.weight[start:stop]
+        floor[start:stop] = noise_floor_of(store.ivar[start:stop], weight)
+        covered[start:stop] = (weight > 0).any(axis=1).sum(axis=(1, 2))
+    return {"noise_floor": floor, "coverage": covered}
 
 
 def comparison_scores(
@@ -228,9 +231,21 @@ def comparisons_table(
 
 
 def noise_dependence(
-    scores: pd.DataFrame, floor: np.ndarray, classes: np.ndarray, normal: list[str]
+    scores: pd.DataFrame, covariates: dict[str, np.ndarray], classes: np.ndarray,
+    normal: list[str]
 ) -> pd.DataFrame:
-    """Spearman rho of every score with the noise floor inside each normal class."""
+    """Spearman rho of every score with each galaxy covariate inside each normal class.
+
+    Args:
+        scores: (N, S) scores.
+        covariates: name -> (N,) values, e.g. ``noise_floor`` and ``coverage``
+            (:func:`noise_and_coverage`).
+        classes: (N,) class of each galaxy.
+        normal: the classes to look inside.
+
+    Returns:
+        One row per class and score: ``n`` and ``spearman_<covariate>`` for each covariate.
+    """
     from scipy.stats import spearmanr
 
     rows = []
@@ -240,9 +255,12 @@ def noise_dependence(
             continue
         for col in scores.columns:
             value = scores[col].to_numpy(dtype=np.float64)[sel]
-            ok = np.isfinite(value) & np.isfinite(floor[sel])
-            rho = spearmanr(value[ok], floor[sel][ok]).statistic if ok.sum() > 2 else np.nan
-            rows.append({"class": name, "score": col, "n": int(ok.sum()), "spearman": rho})
+            row = {"class": name, "score": col, "n": int(np.isfinite(value).sum())}
+            for key, cov in covariates.items():
+                ok = np.isfinite(value) & np.isfinite(cov[sel])
+                row[f"spearman_{key}"] = (spearmanr(value[ok], cov[sel][ok]).statistic
+                                          if ok.sum() > 2 else np.nan)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -315,7 +333,7 @@ def evaluate(
         store = store if store is not None else adir.open_store()
         dependence = noise_dependence(
             scores[in_eval].reset_index(drop=True),
-            noise_floor(store)[in_eval],
+            {k: v[in_eval] for k, v in noise_and_coverage(store).items()},
             labelled.classes[in_eval],
             cfg.normal_classes,
         )

@@ -49,8 +49,8 @@ def print_result(result: dict, top_k: int) -> None:
         if len(differ):
             print(format_table(differ[["label", "verdict", "auroc_diff", "auroc_diff_lo",
                                        "auroc_diff_hi"]]))
-    tables = (("noise_dependence", "Spearman correlation with the noise floor inside the normal "
-               "classes:"), ("purity", "nearest-neighbour BPT purity:"),
+    tables = (("noise_dependence", "Spearman correlation with the noise floor and the coverage "
+               "(IFU size) inside the normal classes:"), ("purity", "nearest-neighbour BPT purity:"),
               ("pixel", "per-spaxel evaluation against the truth maps:"))
     for key, heading in tables:
         if key in result and len(result[key]):

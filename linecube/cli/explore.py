@@ -35,11 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the page; serve it until interrupted when --serve is given."""
-    from linecube.errors import ConfigError
     from linecube.viz.explore import build_explorer, serve
 
-    if args.k < 1:
-        raise ConfigError("--k must be >= 1")
     index = build_explorer(args.analysis_dir, args.out, k=args.k, labels=args.labels,
                            label_columns=args.label_columns, thumb_line=args.thumb_line,
                            panel_size=args.panel_size)

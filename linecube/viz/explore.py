@@ -75,6 +75,8 @@ def build_explorer(analysis_dir: str | Path, out: str | Path, *, k: int = 8,
     Returns:
         The path of ``index.html``.
     """
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
     results = AnalysisResults.open(analysis_dir, labels, label_columns)
     if not results.has_umap:
         raise InputFileError(results.path / "catalogue.parquet",

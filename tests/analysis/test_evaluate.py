@@ -8,6 +8,7 @@ from linecube.analysis.evaluate import (
     EvaluateConfig,
     bpt_purity,
     evaluate,
+    noise_dependence,
     unmatched_policy,
 )
 from linecube.analysis.labels import label_vector, match_labels, read_table
@@ -121,7 +122,9 @@ def test_out_of_sample_paired_comparisons_and_noise_dependence(scored, store, tm
     assert row.auroc_diff_lo <= row.auroc_diff <= row.auroc_diff_hi
     dependence = result["noise_dependence"]
     assert set(dependence["class"]) == {"star_forming", "retired"}
-    assert dependence["spearman"].between(-1, 1).all()
+    assert dependence["spearman_noise_floor"].between(-1, 1).all()
+    # NaN only where the fixture's galaxies all cover the same spaxels
+    assert dependence["spearman_coverage"].dropna().between(-1, 1).all()
     for name in ("comparisons.csv", "noise_dependence.csv"):
         assert (scored / "evaluation" / name).is_file()
     with pytest.raises(ConfigError, match="trained on every galaxy"):
@@ -209,3 +212,19 @@ def test_unmatched_policy():
     assert unmatched_policy("auto", mixed) == "drop"
     assert unmatched_policy("drop", positives_only) == "drop"
     assert unmatched_policy("negative", mixed) == "negative"
+
+
+def test_noise_dependence_inside_each_normal_class():
+    # Inside star_forming the score rises with coverage and falls with noise; retired has too
+    # few galaxies (2 < 3) to correlate and is left out; seyfert is not a normal class.
+    classes = np.array(["star_forming"] * 5 + ["retired"] * 2 + ["seyfert"])
+    coverage = np.array([10.0, 20, 30, 40, 50, 5, 6, 7])
+    floor = np.array([5.0, 4, 3, 2, 1, 1, 2, 3])
+    scores = pd.DataFrame({"s": [0.1, 0.2, 0.3, 0.5, 0.4, 9, 9, 9]})
+    table = noise_dependence(scores, {"noise_floor": floor, "coverage": coverage}, classes,
+                             ["star_forming", "retired"])
+    assert table["class"].tolist() == ["star_forming"]
+    row = table.iloc[0]
+    assert row["n"] == 5
+    assert row["spearman_coverage"] == pytest.approx(0.9)
+    assert row["spearman_noise_floor"] == pytest.approx(-0.9)

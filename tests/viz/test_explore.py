@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from linecube.cli import main
-from linecube.errors import InputFileError
+from linecube.errors import ConfigError, InputFileError
 from linecube.viz.explore import (
     build_explorer,
     downsample,
@@ -100,6 +100,14 @@ def test_missing_umap_is_a_clear_error(analysis_dir, tmp_path):
     cat.drop(columns=["umap_x"]).to_parquet(analysis_dir / "catalogue.parquet")
     with pytest.raises(InputFileError, match="run `linecube umap` first"):
         build_explorer(analysis_dir, tmp_path / "page")
+
+
+def test_neighbour_count_is_checked_before_anything_is_written(analysis_dir, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="k must be >= 1, got 0"):
+        build_explorer(analysis_dir, tmp_path / "page", k=0)
+    assert main(["explore", str(analysis_dir), "--out", str(tmp_path / "page"), "--k", "0"]) == 2
+    assert "k must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "page").exists()
 
 
 def test_serve_binds_localhost_only(analysis_dir, tmp_path):
