@@ -318,12 +318,12 @@ def to_release(maps: dict[str, np.ndarray], release: str) -> dict[str, np.ndarra
     keep = [IDX[name] for name in names]
     out: dict[str, np.ndarray] = {}
     for key, arr in maps.items():
+        if key in DR17_ONLY or key.startswith(("SPECINDEX_BF", "SPECINDEX_WGT")):
+            continue
         if key.startswith("EMLINE_") and arr.ndim == 3 and arr.shape[0] == len(IDX):
             out[key] = np.ascontiguousarray(arr[keep])
         elif key in ("SPX_ELLCOO", "BIN_LWELLCOO"):
             out[key] = arr[[0, 1, 3]]
-        elif key in DR17_ONLY or key.startswith(("SPECINDEX_BF", "SPECINDEX_WGT")):
-            continue
         elif key == "STELLAR_SIGMACORR":
             out[key] = arr[0]
         else:
