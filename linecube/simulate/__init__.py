@@ -6,25 +6,9 @@ arrays in memory. See ``docs/simulate.md`` for the physics, the sources of every
 the files written.
 """
 
-from linecube.simulate.config import (
-    CLASSES,
-    NORMAL_CLASSES,
-    RARE_KINDS,
-    AgnCatalogueConfig,
-    ClassFractions,
-    RareKindFractions,
-    SimulationConfig,
-)
-from linecube.simulate.galaxy import (
-    ANOMALOUS_CODES,
-    SPAXEL_CODES,
-    SimulatedObservation,
-    simulate_galaxy,
-)
+from linecube.simulate.config import CLASSES, SimulationConfig
+from linecube.simulate.galaxy import SimulatedObservation, simulate_galaxy
 from linecube.simulate.survey import SurveySummary, read_truth_maps, simulate_survey
 
-__all__ = [
-    "ANOMALOUS_CODES", "CLASSES", "NORMAL_CLASSES", "RARE_KINDS", "SPAXEL_CODES",
-    "AgnCatalogueConfig", "ClassFractions", "RareKindFractions", "SimulatedObservation",
-    "SimulationConfig", "SurveySummary", "read_truth_maps", "simulate_galaxy", "simulate_survey",
-]
+__all__ = ["CLASSES", "SimulatedObservation", "SimulationConfig", "SurveySummary",
+           "read_truth_maps", "simulate_galaxy", "simulate_survey"]

@@ -20,6 +20,12 @@ CLASSES = BASE_CLASSES + RARE_KINDS
 NORMAL_CLASSES = ("star_forming", "retired")
 # Bundles per plate in the MaNGA mix (Drory et al. 2015): 2x19, 4x37, 4x61, 2x91, 5x127 fibres.
 MANGA_BUNDLES = {19: 2, 37: 4, 61: 4, 91: 2, 127: 5}
+RARE_KIND_MAX = 0.2  # largest survey fraction one rare kind may take
+
+
+def _fraction(default: float, most: float = 1, description: str | None = None):
+    """A field holding a fraction or probability in [0, ``most``]."""
+    return Field(default, ge=0, le=most, description=description)
 
 
 class ClassFractions(StrictModel):
@@ -58,12 +64,12 @@ class RareKindFractions(StrictModel):
     what the rare kinds take.
     """
 
-    sf_ring: float = Field(0.015, ge=0, le=0.2)
-    nuclear_ring: float = Field(0.015, ge=0, le=0.2)
-    stripped_tail: float = Field(0.01, ge=0, le=0.2)
-    double_nucleus: float = Field(0.01, ge=0, le=0.2)
-    dust_lane: float = Field(0.015, ge=0, le=0.2)
-    agn_cloud: float = Field(0.01, ge=0, le=0.2)
+    sf_ring: float = _fraction(0.015, most=RARE_KIND_MAX)
+    nuclear_ring: float = _fraction(0.015, most=RARE_KIND_MAX)
+    stripped_tail: float = _fraction(0.01, most=RARE_KIND_MAX)
+    double_nucleus: float = _fraction(0.01, most=RARE_KIND_MAX)
+    dust_lane: float = _fraction(0.015, most=RARE_KIND_MAX)
+    agn_cloud: float = _fraction(0.01, most=RARE_KIND_MAX)
 
 
 class AgnCatalogueConfig(StrictModel):
@@ -78,41 +84,39 @@ class AgnCatalogueConfig(StrictModel):
     wise_max: float = 0.7
     bat_l50: float = 41.4  # log L[OIII] at which half of the Seyferts are BAT detections
     bat_max: float = 0.5
-    radio_seyfert: float = Field(0.15, ge=0, le=1)
-    radio_liner: float = Field(0.35, ge=0, le=1)
-    radio_composite: float = Field(0.10, ge=0, le=1)
-    broad_seyfert: float = Field(0.15, ge=0, le=1)
-    false_positive_rate: float = Field(0.002, ge=0, le=1)
+    radio_seyfert: float = _fraction(0.15)
+    radio_liner: float = _fraction(0.35)
+    radio_composite: float = _fraction(0.10)
+    broad_seyfert: float = _fraction(0.15)
+    false_positive_rate: float = _fraction(0.002)
 
 
 class SimulationConfig(StrictModel):
     """Settings of ``simulate_survey`` (the seed and the number of galaxies are arguments)."""
 
     classes: ClassFractions = ClassFractions()
-    composite_agn_fraction: float = Field(
-        0.5, ge=0, le=1, description="fraction of composites whose nucleus is an AGN")
+    composite_agn_fraction: float = _fraction(
+        0.5, description="fraction of composites whose nucleus is an AGN")
     rare_kinds: RareKindFractions = RareKindFractions()
     min_per_kind: int = Field(
         1, ge=0, le=10, description="the first eligible galaxies of the survey are given each "
         "rare kind in turn, so that every survey this large holds at least this many of each")
-    seyfert_cone_fraction: float = Field(
-        1.0, ge=0, le=1, description="type-2 Seyferts whose ENLR is a cone (else round)")
-    one_sided_cone_fraction: float = Field(0.3, ge=0, le=1,
-                                           description="cones seen on one side only")
+    seyfert_cone_fraction: float = _fraction(
+        1.0, description="type-2 Seyferts whose ENLR is a cone (else round)")
+    one_sided_cone_fraction: float = _fraction(0.3, description="cones seen on one side only")
     repeat_fraction: float = Field(0.03, ge=0, lt=1,
                                    description="observations that re-observe an earlier galaxy")
-    secondary_fraction: float = Field(
-        1 / 3, ge=0, le=1, description="galaxies whose IFU covers 2.5 Re (else 1.5 Re)")
+    secondary_fraction: float = _fraction(
+        1 / 3, description="galaxies whose IFU covers 2.5 Re (else 1.5 Re)")
     bundles: dict[int, int] = Field(default_factory=lambda: dict(MANGA_BUNDLES),
                                     description="IFU bundles per plate, by fibre count")
     psf_fwhm: float = Field(2.5, gt=0, description="median r-band PSF FWHM [arcsec]")
     noise_scale: float = Field(1.0, gt=0, description="multiplies every noise level")
-    forestar_rate: float = Field(0.05, ge=0, le=1)
-    fitfailed_rate: float = Field(0.002, ge=0, le=1, description="per-spaxel FITFAILED rate")
-    dapdone_failure_rate: float = Field(0.004, ge=0, le=1,
-                                        description="cubes the DAP faulted on (no MAPS file)")
-    critical_rate: float = Field(0.005, ge=0, le=1,
-                                 description="observations with DRP3QUAL CRITICAL")
+    forestar_rate: float = _fraction(0.05, description="observations with a foreground star")
+    fitfailed_rate: float = _fraction(0.002, description="per-spaxel FITFAILED rate")
+    dapdone_failure_rate: float = _fraction(
+        0.004, description="cubes the DAP faulted on (no MAPS file)")
+    critical_rate: float = _fraction(0.005, description="observations with DRP3QUAL CRITICAL")
     agn_catalogue: AgnCatalogueConfig = AgnCatalogueConfig()
 
     @model_validator(mode="after")

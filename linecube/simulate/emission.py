@@ -30,12 +30,16 @@ HA_HB = CASE_B["Ha-6564"]
 # DAP flux ties (ELPMPL11): tied line -> (partner, ratio).
 TIES = {ln.name: (ln.tied_to, ln.tie_ratio) for ln in DR17_LINES if ln.tied_to}
 
+R_V = 3.1  # A_V / E(B-V) of the attenuation curve (and of the Galactic extinction keyword)
+# 12+log(O/H) range where the N2 and O3N2 calibrations of ``star_forming`` hold.
+OH_RANGE = (7.9, 8.65)
+
 # Fixed doublet ratios that the DAP does not tie (atomic-physics values).
 ARIII_7753_7137 = 0.24  # [ArIII] 7751/7136 (Osterbrock & Ferland 2006)
 NI_5201_SHARE = 0.6  # [NI] 5200 share of the 5198+5200 doublet near the low-density limit
 
 
-def k_lambda(wavelength: np.ndarray, r_v: float = 3.1) -> np.ndarray:
+def k_lambda(wavelength: np.ndarray, r_v: float = R_V) -> np.ndarray:
     """Attenuation curve k(λ) = A_λ / E(B-V) of Cardelli, Clayton & Mathis (1989).
 
     The optical branch uses the O'Donnell (1994) coefficients (the law the DAP uses for Galactic
@@ -145,13 +149,31 @@ def attenuation(ebv: np.ndarray) -> np.ndarray:
     return 10 ** (-0.4 * K_LINES.reshape((-1,) + (1,) * ebv.ndim) * ebv)
 
 
+# ---- BPT demarcation lines: y = log [OIII]5008/Hβ against x = log [NII]6585/Hα ------------
+
+def kauffmann03(x):
+    """Kauffmann et al. (2003) star-forming / composite line (x < 0.05)."""
+    return 0.61 / (x - 0.05) + 1.30
+
+
+def kewley01_nii(x):
+    """Kewley et al. (2001) maximum-starburst line (x < 0.47)."""
+    return 0.61 / (x - 0.47) + 1.19
+
+
+def schawinski07(x):
+    """Schawinski et al. (2007) Seyfert / LINER line (above: Seyfert)."""
+    return 1.05 * x + 0.45
+
+
 # ---- line templates per ionising source -------------------------------------------------------
 
 def star_forming(oh: np.ndarray) -> dict[str, np.ndarray | float]:
     """HII-region ratios along the star-forming sequence for metallicity 12+log(O/H) ``oh``.
 
     [NII]/Hα from the N2 and [OIII]/Hβ from the O3N2 calibrations of Pettini & Pagel (2004),
-    valid for 12+log(O/H) <= 8.65 where the sequence stays below Kauffmann et al. (2003).
+    valid for 12+log(O/H) <= 8.65 (``OH_RANGE``) where the sequence stays below
+    ``kauffmann03``.
     """
     oh = np.asarray(oh, dtype=float)
     n2 = (oh - 8.90) / 0.57
@@ -185,7 +207,7 @@ def template(kind: str, rng: np.random.Generator) -> dict[str, float]:
              "ne": 400.0, "ne3": 0.10, "he1": 0.8, "ar3": 0.15, "s3": 0.70, "n1": 0.10}
     elif kind == "liner":
         x = float(np.clip(n(0.15, 0.08), -0.05, 0.40))
-        # keep below the Seyfert/LINER line of Schawinski et al. (2007), y = 1.05 x + 0.45
+        # keep 0.15 dex below the Seyfert/LINER line (``schawinski07``)
         y = float(min(n(0.12, 0.10), 1.05 * x + 0.30))
         t = {"n2": x, "o3": y, "s2": n(0.0, 0.08), "o1": n(-0.65, 0.10), "o2": 0.75,
              "he2": 0.05, "ne": 300.0, "ne3": 0.25, "he1": 0.5, "ar3": 0.12, "s3": 0.60,
@@ -201,8 +223,7 @@ def template(kind: str, rng: np.random.Generator) -> dict[str, float]:
              "ne": 150.0, "ne3": 0.20, "he1": 0.6, "ar3": 0.10, "s3": 0.50, "n1": 0.25}
     elif kind == "blueberry":
         x = n(-1.55, 0.10)
-        kauffmann = 0.61 / (x - 0.05) + 1.30
-        t = {"n2": x, "o3": float(min(n(0.80, 0.05), kauffmann - 0.05)), "s2": -1.00,
+        t = {"n2": x, "o3": float(min(n(0.80, 0.05), kauffmann03(x) - 0.05)), "s2": -1.00,
              "o1": -2.00, "o2": -0.10, "he2": 0.02, "ne": 300.0, "ne3": 0.08, "he1": 1.0,
              "ar3": 0.04, "s3": 0.25, "n1": 0.005}
     else:

@@ -24,10 +24,12 @@ from linecube.simulate.population import (
     HEX_DIAMETER,
     MAP_SIZES,
     OBSERVATION,
+    RE_PER_DISK_SCALE,
     GalaxyParams,
     ObservationPlan,
     draw_galaxy,
     plan_survey,
+    sersic_b,
     stream,
 )
 
@@ -52,6 +54,12 @@ ANOMALOUS_CODES = tuple(code for name, code in SPAXEL_CODES.items()
                         if name not in ("no_coverage", "star_forming", "diffuse"))
 NEARBOUND_SIGMA = (0.74, 929.8)  # km/s
 SIGMA_LIMITS = (0.69, 1000.0)
+PSF_BAND_RATIO = np.array([1.02, 1.0, 0.995, 0.995])  # g, r, i, z PSF FWHM relative to r
+NOISE_SIGMA0 = 0.013  # median per-pixel noise at red wavelengths (before ``noise_scale``)
+SNR_BAND_DEPTH = np.array([1.0, 1.3, 1.2, 0.8])  # g, r, i, z continuum S/N relative to g
+CONT_FLOOR = 1e-6  # continuum floor of equivalent widths [1e-17 erg/s/cm^2/Å/spaxel]
+DAPALL_MISSING = -999.0  # DAPall placeholder where the DAP did not finish
+N_SPECINDEX = 46  # spectral indices of a DR17 SPECINDEX extension
 
 
 @dataclass
@@ -124,45 +132,97 @@ def simulate_galaxy(seed: int = 0, index: int = 0, config: SimulationConfig | No
 def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationConfig,
                          galaxy_class: str | None = None, full: bool = False
                          ) -> SimulatedObservation:
-    """Simulate the observation ``plan`` of a survey with seed ``seed``."""
+    """Simulate the observation ``plan`` of a survey with seed ``seed``.
+
+    The steps draw from the observation stream in this order: conditions (map size, PSF,
+    noise level), footprint, Gaussian line fits, summed fluxes, quality flags. The extensions
+    of a full file have their own stream, so full and default files show the same data.
+    """
     p = draw_galaxy(seed, plan, config, galaxy_class=galaxy_class)
     rng = stream(seed, plan.index, OBSERVATION)
+    cond = _conditions(plan, p, config, rng)
+    sky = _true_sky(cond.grid, p, cond.band_fwhm)
+    foot = _footprint(plan, cond.grid, sky.cont_g, cond.sigma0, config, rng)
+    fits = _gaussian_fits(sky, foot, cond.sigma0, rng)
+    maps = _dap_maps(cond.grid, p, foot, fits, _summed_fluxes(sky, foot, fits, rng))
+    if full:
+        maps.update(_full_extensions(stream(seed, plan.index, FULL_EXTRAS), maps, p, sky, foot,
+                                     fits))
+    quality = _quality(rng, config, has_star=bool(foot.star.any()))
+    ring_snr = _ring_snr(cond.grid, p, foot)
+    header = _header(plan, p, cond, quality, ring_snr, nbins=int(maps["BINID"][0].max() + 1))
+    spx_class = _truth_map(sky.components, sky.per_component, sky.lane, p, foot.nocov)
+    truth = _truth_row(plan, p, sky, cond, foot, quality)
+    truth.update(_anomaly_columns(p, sky.flux, sky.cont, spx_class, foot.nocov))
+    dapall = _dapall_row(plan, p, fits, cond.grid, foot, ring_snr, quality)
+    return SimulatedObservation(plan, p, maps, header, truth, dapall, sky.flux.astype(np.float32),
+                                spx_class, quality.dapdone)
+
+
+@dataclass
+class _Conditions:
+    """The observation's first draws: map size, PSF and noise level."""
+
+    n: int  # map side [spaxels]
+    band_fwhm: np.ndarray  # (4,) g, r, i, z PSF FWHM [arcsec]
+    sigma0: float  # per-pixel noise at red wavelengths [1e-17 erg/s/cm^2/Å/spaxel]
+    grid: _Grid
+
+
+def _conditions(plan: ObservationPlan, p: GalaxyParams, config: SimulationConfig,
+                rng: np.random.Generator) -> _Conditions:
+    """Map size of the bundle, seeing (``psf_fwhm`` scattered by 8 %) and noise level."""
     n = int(rng.choice(MAP_SIZES[plan.fibres]))
-    band_fwhm = config.psf_fwhm * np.exp(rng.normal(0, 0.08)) * np.array([1.02, 1.0, 0.995, 0.995])
-    sigma0 = 0.013 * config.noise_scale * float(np.exp(rng.normal(0, 0.2)))
-    grid = _Grid(n, p)
+    band_fwhm = config.psf_fwhm * np.exp(rng.normal(0, 0.08)) * PSF_BAND_RATIO
+    sigma0 = NOISE_SIGMA0 * config.noise_scale * float(np.exp(rng.normal(0, 0.2)))
+    return _Conditions(n, band_fwhm, sigma0, _Grid(n, p))
 
-    sky = _true_sky(grid, p, band_fwhm)
-    wave_obs, flux, cont_g, cont = sky.wave_obs, sky.flux, sky.cont_g, sky.cont
-    vel, sig_gas = sky.vel, sky.sig_gas
 
-    nocov, lowcov, star, snr, g_noise, analysed, fitfailed = _footprint(
-        plan, grid, cont_g, sigma0, config, rng)
-    zero = ~analysed | fitfailed
+@dataclass
+class _LineFits:
+    """The DAP's Gaussian line fits and what later steps reuse; arrays (35, N, N).
 
-    # ---- Gaussian line fluxes, kinematics ----------------------------------------------
-    inst = ins.instrumental_sigma(wave_obs)[:, None, None]
-    sig_obs = np.sqrt(sig_gas[None] ** 2 + inst**2)  # (35, N, N) observed dispersion
-    err = ins.line_noise(flux, cont, wave_obs, sig_obs, sigma0)
+    ``gflux``, ``ivar``, ``gew``, ``gvel``, ``gsig`` and their ivars are float32 with the DAP
+    ties applied; ``gmask`` is the consolidated int32 mask.
+    """
+
+    inst: np.ndarray  # (35, 1, 1) instrumental dispersion [km/s]
+    sig_obs: np.ndarray  # observed dispersion (gas and instrument) [km/s]
+    err: np.ndarray  # 1-sigma flux errors
+    eps: np.ndarray  # unit-variance flux noise (the summed fluxes share part of it)
+    outside: np.ndarray  # (35,) bool: lines redshifted beyond the cube
+    zero_lines: np.ndarray  # bool: no fit (values and ivars are 0)
+    gflux: np.ndarray
+    ivar: np.ndarray
+    gmask: np.ndarray
+    gew: np.ndarray
+    gvel: np.ndarray
+    gvel_ivar: np.ndarray
+    gsig: np.ndarray
+    gsig_ivar: np.ndarray
+
+
+def _gaussian_fits(sky: _Sky, foot: _Footprint, sigma0: float,
+                   rng: np.random.Generator) -> _LineFits:
+    """Noisy Gaussian fluxes, one tied velocity and per-line dispersions, with DAP masks."""
+    flux, n = sky.flux, foot.snr.shape[0]
+    inst = ins.instrumental_sigma(sky.wave_obs)[:, None, None]
+    sig_obs = np.sqrt(sky.sig_gas[None] ** 2 + inst**2)
+    err = ins.line_noise(flux, sky.cont, sky.wave_obs, sig_obs, sigma0)
     eps = ins.correlated_noise(rng, flux.shape, 0.7)
     gflux = np.maximum(flux + err * eps, 0.0)
     snr_line = flux / err
     snr_all = np.sqrt(np.sum(snr_line**2, axis=0))
     err_v = sig_obs[IDX["Ha-6564"]] / np.maximum(snr_all, 0.3)
-    gvel = vel + err_v * rng.standard_normal((n, n))
+    gvel = sky.vel + err_v * rng.standard_normal((n, n))
     err_s = sig_obs / (np.sqrt(2) * np.maximum(snr_line, 0.5))
     gsig = sig_obs + err_s * rng.standard_normal(flux.shape)
     nearbound = (gsig < NEARBOUND_SIGMA[0]) | (gsig > NEARBOUND_SIGMA[1])
     gsig = np.clip(gsig, *SIGMA_LIMITS)
-    outside = wave_obs > ins.CUBE_RED_LIMIT  # redshifted beyond the spectrum
+    outside = sky.wave_obs > ins.CUBE_RED_LIMIT
 
-    base = np.zeros((n, n), np.int32)
-    base[lowcov] |= ins.BIT["LOWCOV"]
-    base[nocov] |= ins.BIT["NOCOV"]
-    base[star] |= ins.BIT["FORESTAR"]
-    base[~nocov & ~star & ~analysed] |= ins.BIT["NOVALUE"]
-    base[fitfailed] |= ins.BIT["FITFAILED"]
-    gmask = np.broadcast_to(base, flux.shape).copy()
+    zero = foot.zero
+    gmask = np.broadcast_to(foot.base, flux.shape).copy()
     gmask[nearbound & ~zero] |= ins.BIT["NEARBOUND"]
     gmask[outside] |= ins.BIT["NOVALUE"]
     zero_lines = zero[None] | outside[:, None, None]
@@ -172,92 +232,114 @@ def simulate_observation(plan: ObservationPlan, seed: int, config: SimulationCon
 
     f32 = np.float32
     gflux, ivar = gflux.astype(f32), ivar.astype(f32)
-    gvel_c = np.where(zero_lines, 0.0, gvel[None]).astype(f32)  # tied: one velocity
+    gvel = np.where(zero_lines, 0.0, gvel[None]).astype(f32)  # tied: one velocity
     gvel_ivar = np.where(zero_lines, 0.0, 1 / err_v[None] ** 2).astype(f32)
     gsig = np.where(zero_lines, 0.0, gsig).astype(f32)
     gsig_ivar = np.where(zero_lines, 0.0, 1 / err_s**2).astype(f32)
     _tie_dr17(gflux, ivar, gmask, gsig, gsig_ivar)
     gmask = consolidate_donotuse(gmask)
-    gew = np.where(zero_lines, 0.0, gflux / np.maximum(cont, 1e-6)).astype(f32)
+    gew = np.where(zero_lines, 0.0, gflux / np.maximum(sky.cont, CONT_FLOOR)).astype(f32)
+    return _LineFits(inst=inst, sig_obs=sig_obs, err=err, eps=eps, outside=outside,
+                     zero_lines=zero_lines, gflux=gflux, ivar=ivar, gmask=gmask, gew=gew,
+                     gvel=gvel, gvel_ivar=gvel_ivar, gsig=gsig, gsig_ivar=gsig_ivar)
 
-    # ---- summed (moment) fluxes --------------------------------------------------------
+
+def _summed_fluxes(sky: _Sky, foot: _Footprint, fits: _LineFits,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """EMLINE_SFLUX, _IVAR and _MASK: moment fluxes over each line's passband, which holds
+    its blended neighbour, with 25 % larger errors and noise correlated with the fits'."""
+    flux, err = sky.flux, fits.err
     s_true = flux.copy()
     s_true[IDX["OII-3727"]] += flux[IDX["OII-3729"]]
     s_true[IDX["Hzet-3890"]] += flux[IDX["HeI-3889"]]
     s_true[IDX["Heps-3971"]] += flux[IDX["NeIII-3968"]]
     s_err = 1.25 * err
     s_err[IDX["OII-3727"]] = 1.25 * np.hypot(err[IDX["OII-3727"]], err[IDX["OII-3729"]])
-    eps_s = 0.8 * eps + 0.6 * rng.standard_normal(flux.shape)
+    eps_s = 0.8 * fits.eps + 0.6 * rng.standard_normal(flux.shape)
     sflux = s_true + s_err * eps_s
     s_ivar = 1.0 / s_err**2
-    smask = np.broadcast_to(base, flux.shape).copy()
-    smask[outside] |= ins.BIT["NOVALUE"]
+    smask = np.broadcast_to(foot.base, flux.shape).copy()
+    smask[fits.outside] |= ins.BIT["NOVALUE"]
     empty = [IDX[name] for name in SFLUX_EMPTY]
     smask[empty] |= ins.BIT["NOVALUE"]
-    s_zero = zero_lines.copy()
+    s_zero = fits.zero_lines.copy()
     s_zero[empty] = True
     sflux[s_zero], s_ivar[s_zero] = 0.0, 0.0
-    smask = consolidate_donotuse(smask)
+    return {"EMLINE_SFLUX": sflux.astype(np.float32),
+            "EMLINE_SFLUX_IVAR": s_ivar.astype(np.float32),
+            "EMLINE_SFLUX_MASK": consolidate_donotuse(smask)}
 
-    # ---- coordinates, binning, DAP products ----------------------------------------------
+
+def _dap_maps(grid: _Grid, p: GalaxyParams, foot: _Footprint, fits: _LineFits,
+              summed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The default MAPS extensions: coordinates, S/N, BINID, summed and Gaussian fits."""
+    f32 = np.float32
     kpc = float(cosmology.kpc_per_arcsec(p.z))
     skycoo = np.stack([grid.sx_map, grid.sy_map]).astype(f32)
     ellcoo = np.stack([grid.r_map, grid.r_map / p.re_arcsec, grid.r_map * kpc * H_LITTLE,
                        grid.theta_map]).astype(f32)
-    binid = ins.hybrid_binid(analysed, snr)
-    maps = {
-        "SPX_SKYCOO": skycoo, "SPX_ELLCOO": ellcoo, "SPX_SNR": snr.astype(f32), "BINID": binid,
-        "EMLINE_SFLUX": sflux.astype(f32), "EMLINE_SFLUX_IVAR": s_ivar.astype(f32),
-        "EMLINE_SFLUX_MASK": smask,
-        "EMLINE_GFLUX": gflux, "EMLINE_GFLUX_IVAR": ivar, "EMLINE_GFLUX_MASK": gmask,
-        "EMLINE_GEW": gew,
-        "EMLINE_GVEL": gvel_c, "EMLINE_GVEL_IVAR": gvel_ivar, "EMLINE_GVEL_MASK": gmask.copy(),
-        "EMLINE_GSIGMA": gsig, "EMLINE_GSIGMA_IVAR": gsig_ivar,
-        "EMLINE_GSIGMA_MASK": gmask.copy(),
+    return {
+        "SPX_SKYCOO": skycoo, "SPX_ELLCOO": ellcoo, "SPX_SNR": foot.snr.astype(f32),
+        "BINID": ins.hybrid_binid(foot.analysed, foot.snr), **summed,
+        "EMLINE_GFLUX": fits.gflux, "EMLINE_GFLUX_IVAR": fits.ivar,
+        "EMLINE_GFLUX_MASK": fits.gmask, "EMLINE_GEW": fits.gew,
+        "EMLINE_GVEL": fits.gvel, "EMLINE_GVEL_IVAR": fits.gvel_ivar,
+        "EMLINE_GVEL_MASK": fits.gmask.copy(),
+        "EMLINE_GSIGMA": fits.gsig, "EMLINE_GSIGMA_IVAR": fits.gsig_ivar,
+        "EMLINE_GSIGMA_MASK": fits.gmask.copy(),
     }
-    if full:  # own stream: full and default files of a seed show the same observation
-        maps.update(_full_extensions(stream(seed, plan.index, FULL_EXTRAS), maps, p, cont,
-                                     cont_g, g_noise, vel, sig_gas, inst, err, wave_obs, zero,
-                                     base))
 
-    # ---- quality, header, catalogue rows ---------------------------------------------------
+
+@dataclass
+class _Quality:
+    """Observation-level quality bits and whether the simulated DAP finished."""
+
+    drp3qual: int
+    dapqual: int
+    dapdone: bool
+
+
+def _quality(rng: np.random.Generator, config: SimulationConfig, has_star: bool) -> _Quality:
+    """DRP3QUAL (``critical_rate`` CRITICAL, 3 % a warning bit), DAPQUAL and DAPDONE."""
     drp3qual = 0
     if rng.random() < config.critical_rate:
         drp3qual |= bit_value(["CRITICAL"], DRP3QUAL)
     if rng.random() < 0.03:
         drp3qual |= bit_value([str(rng.choice(["HIGHSCAT", "BADFLUX", "VARIABLELSF"]))], DRP3QUAL)
-    dapqual = bit_value(["FORESTAR"], DAPQUAL) if star.any() else 0
+    dapqual = bit_value(["FORESTAR"], DAPQUAL) if has_star else 0
     if drp3qual & (1 << CRITICAL_BIT):
         dapqual |= bit_value(["DRPCRIT", "CRITICAL"], DAPQUAL)
     dapdone = not rng.random() < config.dapdone_failure_rate
+    return _Quality(drp3qual, dapqual, dapdone)
 
-    ring = analysed & (grid.r_map >= p.re_arcsec) & (grid.r_map <= 1.5 * p.re_arcsec)
-    snr_g_med = float(np.median(snr[ring])) if ring.any() else 0.0
-    snr_g_ring = float(np.mean(snr[ring])) if ring.any() else 0.0
-    colour = np.array([1.0, 1.3, 1.2, 0.8])  # g, r, i, z depth relative to g
-    nbins = int(binid[0].max() + 1)
-    header = {
+
+def _ring_snr(grid: _Grid, p: GalaxyParams, foot: _Footprint) -> tuple[float, float]:
+    """Median and mean g-band S/N of the analysed spaxels between 1 and 1.5 Re (0 if none)."""
+    ring = foot.analysed & (grid.r_map >= p.re_arcsec) & (grid.r_map <= 1.5 * p.re_arcsec)
+    if not ring.any():
+        return 0.0, 0.0
+    return float(np.median(foot.snr[ring])), float(np.mean(foot.snr[ring]))
+
+
+def _header(plan: ObservationPlan, p: GalaxyParams, cond: _Conditions, quality: _Quality,
+            ring_snr: tuple[float, float], nbins: int) -> dict:
+    """PRIMARY keywords of the MAPS file."""
+    snr_med, snr_ring = ring_snr
+    fwhm = [round(float(v), 3) for v in cond.band_fwhm]
+    bands = list(zip("GRIZ", SNR_BAND_DEPTH, strict=True))
+    return {
         "PLATEIFU": plan.plateifu, "MANGAID": plan.mangaid, "PLATEID": plan.plate,
         "IFUDSGN": str(plan.ifudesign), "OBJRA": p.ra, "OBJDEC": p.dec, "IFURA": p.ra,
-        "IFUDEC": p.dec, "EBVGAL": p.ebv_gal, "RVGAL": 3.1,
-        "GFWHM": round(float(band_fwhm[0]), 3), "RFWHM": round(float(band_fwhm[1]), 3),
-        "IFWHM": round(float(band_fwhm[2]), 3), "ZFWHM": round(float(band_fwhm[3]), 3),
-        "DRP3QUAL": drp3qual, "DAPQUAL": dapqual,
+        "IFUDEC": p.dec, "EBVGAL": p.ebv_gal, "RVGAL": emission.R_V,
+        "GFWHM": fwhm[0], "RFWHM": fwhm[1], "IFWHM": fwhm[2], "ZFWHM": fwhm[3],
+        "DRP3QUAL": quality.drp3qual, "DAPQUAL": quality.dapqual,
         "SCINPVEL": round(C_KMS * p.z, 3), "VSTEP": 69.0247,
         "REFF": round(p.re_arcsec, 4), "ECOOPA": round(p.pa, 3), "ECOOELL": round(1 - p.ba, 4),
-        **{f"SNR{b}MED": round(snr_g_med * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
-        **{f"SNR{b}RING": round(snr_g_ring * c, 4) for b, c in zip("GRIZ", colour, strict=True)},
+        **{f"SNR{b}MED": round(snr_med * c, 4) for b, c in bands},
+        **{f"SNR{b}RING": round(snr_ring * c, 4) for b, c in bands},
         "BINKEY": "HYB10", "NBINS": nbins, "LCSIM": (True, "simulated by linecube"),
         "LCSIMVER": __version__,
     }
-    spx_class = _truth_map(sky.components, sky.per_component, sky.lane, p, nocov)
-    truth = _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, star.any(),
-                       dapdone, dapqual, drp3qual)
-    truth.update(_anomaly_columns(p, flux, cont, spx_class, nocov))
-    dapall = _dapall_row(plan, p, gflux, gew, gmask, grid, snr_g_med, snr_g_ring, colour,
-                         drp3qual, dapqual, dapdone, sig_obs, ~nocov)
-    return SimulatedObservation(plan, p, maps, header, truth, dapall, flux.astype(f32),
-                                spx_class, dapdone)
 
 
 @dataclass
@@ -318,10 +400,28 @@ def _true_sky(grid: _Grid, p: GalaxyParams, band_fwhm: np.ndarray) -> _Sky:
                 components=components, per_component=conv[k + 4:], lane=lane[grid.crop])
 
 
+@dataclass
+class _Footprint:
+    """Coverage and analysis of each spaxel; arrays (N, N)."""
+
+    nocov: np.ndarray  # bool: outside the bundle
+    lowcov: np.ndarray  # bool: at its ragged edge
+    star: np.ndarray  # bool: under a foreground star
+    snr: np.ndarray  # g-band S/N per pixel
+    g_noise: np.ndarray  # g-band continuum noise
+    analysed: np.ndarray  # bool: fitted by the DAP
+    fitfailed: np.ndarray  # bool: fit failed
+    base: np.ndarray  # int32 DAPPIXMASK bits every line of the spaxel carries
+
+    @property
+    def zero(self) -> np.ndarray:
+        """Spaxels without a fit: not analysed or FITFAILED."""
+        return ~self.analysed | self.fitfailed
+
+
 def _footprint(plan: ObservationPlan, grid: _Grid, cont_g: np.ndarray, sigma0: float,
-               config: SimulationConfig, rng: np.random.Generator):
-    """Hexagon footprint, foreground star, g-band S/N and the analysed / FITFAILED spaxels:
-    ``(nocov, lowcov, star, snr, g_noise, analysed, fitfailed)``."""
+               config: SimulationConfig, rng: np.random.Generator) -> _Footprint:
+    """Hexagon footprint, foreground star, g-band S/N and the analysed / FITFAILED spaxels."""
     n = grid.n
     radius = HEX_DIAMETER[plan.fibres] / 2
     nocov, lowcov = ins.footprint(n, radius, rng)
@@ -334,7 +434,13 @@ def _footprint(plan: ObservationPlan, grid: _Grid, cont_g: np.ndarray, sigma0: f
     snr = np.where(nocov, 0.0, cont_g / g_noise * np.exp(rng.normal(0, 0.05, (n, n))))
     analysed = ~nocov & ~star & (snr >= 1.0)
     fitfailed = analysed & (rng.random((n, n)) < config.fitfailed_rate)
-    return nocov, lowcov, star, snr, g_noise, analysed, fitfailed
+    base = np.zeros((n, n), np.int32)
+    base[lowcov] |= ins.BIT["LOWCOV"]
+    base[nocov] |= ins.BIT["NOCOV"]
+    base[star] |= ins.BIT["FORESTAR"]
+    base[~nocov & ~star & ~analysed] |= ins.BIT["NOVALUE"]
+    base[fitfailed] |= ins.BIT["FITFAILED"]
+    return _Footprint(nocov, lowcov, star, snr, g_noise, analysed, fitfailed, base)
 
 
 class _Grid:
@@ -373,15 +479,14 @@ def _sed(wave_rest: np.ndarray, p: GalaxyParams) -> np.ndarray:
 def _continuum(grid: _Grid, p: GalaxyParams) -> np.ndarray:
     """Sérsic continuum at rest 6000 Å [per spaxel], ``cont_re`` at one effective radius."""
     nn = p.sersic_n
-    b = 2 * nn - 1 / 3 + 0.009876 / nn
     r = np.hypot(grid.r, 0.25) / p.re_arcsec
-    return p.cont_re * np.exp(-b * (r ** (1 / nn) - 1))
+    return p.cont_re * np.exp(-sersic_b(nn) * (r ** (1 / nn) - 1))
 
 
 def _flux_units(log_l: float, z: float) -> float:
     """Total flux [1e-17 erg/s/cm^2] of a source of log luminosity ``log_l`` at ``z``."""
     d = float(cosmology.luminosity_distance_cm(z))
-    return 10 ** (log_l - np.log10(4 * np.pi) - 2 * np.log10(d) + 17)
+    return 10 ** (log_l - np.log10(4 * np.pi) - 2 * np.log10(d) - np.log10(ins.FLUX_UNIT))
 
 
 def _normalised(image: np.ndarray) -> np.ndarray:
@@ -414,7 +519,7 @@ def _star_forming(grid: _Grid, p: GalaxyParams, v_disk: np.ndarray) -> list[_Com
     """The HII-region disk (exponential, spiral arms, clumps) and its rare structures."""
     ex = p.extra
     total = _flux_units(p.log_l_ha_sf, p.z)
-    rd = 1.1 * p.re_arcsec / 1.678
+    rd = 1.1 * p.re_arcsec / RE_PER_DISK_SCALE
     arms = 1 + ex["arm_amplitude"] * np.cos(
         2 * (grid.phi - np.log(np.maximum(grid.r, 1e-3) / rd)
              / np.tan(np.radians(ex["arm_pitch"]))) - ex["arm_phase"])
@@ -432,7 +537,7 @@ def _star_forming(grid: _Grid, p: GalaxyParams, v_disk: np.ndarray) -> list[_Com
         clumps = np.sum(wts[:, None, None] * np.exp(-d2 / (2 * s2)) / (2 * np.pi * s2),
                         axis=0) * ins.PIXEL**2
     halpha = total * (0.7 * disk + 0.3 * clumps)
-    oh = np.clip(p.oh_center + p.oh_gradient * grid.r / p.re_arcsec, 7.9, 8.65)
+    oh = np.clip(p.oh_center + p.oh_gradient * grid.r / p.re_arcsec, *emission.OH_RANGE)
     disk_sigma = 45.0 if p.galaxy_class == "shock_merger" else p.sigma_gas
     kind, share = p.galaxy_class, p.structure_amount
     out = []
@@ -441,7 +546,8 @@ def _star_forming(grid: _Grid, p: GalaxyParams, v_disk: np.ndarray) -> list[_Com
         width = max((0.12 if kind == "sf_ring" else 0.25) * radius, 0.5)
         ring = (np.exp(-(grid.r - radius) ** 2 / (2 * width**2))
                 * (1 + 0.4 * np.cos(3 * grid.phi + np.radians(p.structure_pa))))
-        oh_ring = float(np.clip(p.oh_center + p.oh_gradient * radius / p.re_arcsec, 7.9, 8.65))
+        oh_ring = float(np.clip(p.oh_center + p.oh_gradient * radius / p.re_arcsec,
+                                *emission.OH_RANGE))
         out.append(_Component(kind if kind == "nuclear_ring" else "ring",
                               share * total * _normalised(ring), emission.star_forming(oh_ring),
                               v_disk, disk_sigma))
@@ -453,7 +559,7 @@ def _star_forming(grid: _Grid, p: GalaxyParams, v_disk: np.ndarray) -> list[_Com
         width = 0.5 + 0.15 * np.maximum(s, 0)
         tail = ((s > 0) * np.exp(-s / p.structure_r) * np.exp(-perp**2 / (2 * width**2))
                 * (1 + 0.5 * np.sin(2 * np.pi * s / 1.5)))
-        oh_tail = float(np.clip(p.oh_center + 1.5 * p.oh_gradient, 7.9, 8.65))
+        oh_tail = float(np.clip(p.oh_center + 1.5 * p.oh_gradient, *emission.OH_RANGE))
         out.append(_Component("tail", share * total * _normalised(tail),
                               emission.star_forming(oh_tail), v_disk, 30.0))
         halpha = halpha * np.where(along < -0.7 * p.re_arcsec,
@@ -504,7 +610,7 @@ def _nuclear(grid: _Grid, p: GalaxyParams, cont_ha: np.ndarray, sf_ap: float,
         return [_Component("shock", scale * shape, t["shock"], p.v_sys + 0.5 * rotation,
                            p.sigma_gas)]
     if cls == "blueberry":
-        rd = p.re_arcsec / 1.678
+        rd = p.re_arcsec / RE_PER_DISK_SCALE
         shape = _normalised(np.exp(-np.hypot(grid.r, 0.1) / rd))
         return [_Component("blueberry", _flux_units(p.log_sfr + LOG_HA_LUMINOSITY_PER_SFR, p.z) * shape,
                            t["starburst"], v_disk, p.sigma_gas)]
@@ -608,13 +714,13 @@ def integrated_class(log_nii_ha: float, log_oiii_hb: float, ew_ha: float) -> str
     x, y = log_nii_ha, log_oiii_hb
     if not (np.isfinite(x) and np.isfinite(y)):
         return "retired" if ew_ha < 3 else "unknown"
-    if x < 0.05 and y < 0.61 / (x - 0.05) + 1.30:
+    if x < 0.05 and y < emission.kauffmann03(x):
         return "star_forming"
     if ew_ha < 3:
         return "retired"
-    if x < 0.47 and y < 0.61 / (x - 0.47) + 1.19:
+    if x < 0.47 and y < emission.kewley01_nii(x):
         return "composite"
-    return "seyfert" if y > 1.05 * x + 0.45 else "liner"
+    return "seyfert" if y > emission.schawinski07(x) else "liner"
 
 
 def _anomaly_columns(p: GalaxyParams, flux: np.ndarray, cont: np.ndarray,
@@ -669,70 +775,74 @@ def _central_ratios(flux: np.ndarray, cont: np.ndarray, grid: _Grid, z: float) -
     }
 
 
-def _truth_row(plan, p, flux, cont, wave_obs, grid, n, band_fwhm, sigma0, has_star, dapdone,
-               dapqual, drp3qual) -> dict:
+def _truth_row(plan: ObservationPlan, p: GalaxyParams, sky: _Sky, cond: _Conditions,
+               foot: _Footprint, quality: _Quality) -> dict:
+    """The observation's truth-table row (class, parameters, central noiseless ratios)."""
     row = {
         "plateifu": plan.plateifu, "mangaid": plan.mangaid, "observation": plan.index,
         "galaxy": plan.galaxy, "is_repeat": plan.is_repeat, "plate": plan.plate,
-        "ifudesign": plan.ifudesign, "fibres": plan.fibres, "map_size": n,
+        "ifudesign": plan.ifudesign, "fibres": plan.fibres, "map_size": cond.n,
         "class": p.galaxy_class,
     }
     row.update({k: v for k, v in p.scalars().items() if k != "galaxy_class"})
-    row.update(_central_ratios(flux, cont, grid, p.z))
-    row.update({"psf_fwhm_r": float(band_fwhm[1]), "noise_sigma0": sigma0,
-                "forestar": bool(has_star), "dapdone": bool(dapdone), "dapqual": int(dapqual),
-                "drp3qual": int(drp3qual)})
+    row.update(_central_ratios(sky.flux, sky.cont, cond.grid, p.z))
+    row.update({"psf_fwhm_r": float(cond.band_fwhm[1]), "noise_sigma0": cond.sigma0,
+                "forestar": bool(foot.star.any()), "dapdone": bool(quality.dapdone),
+                "dapqual": int(quality.dapqual), "drp3qual": int(quality.drp3qual)})
     return row
 
 
-def _dapall_row(plan, p, gflux, gew, gmask, grid, snr_med, snr_ring, colour, drp3qual,
-                dapqual, dapdone, sig_obs, covered) -> dict:
-    good = (gmask & ins.BIT["DONOTUSE"]) == 0
-    f = np.where(good, gflux, 0.0).astype(np.float64)
+def _dapall_row(plan: ObservationPlan, p: GalaxyParams, fits: _LineFits, grid: _Grid,
+                foot: _Footprint, ring_snr: tuple[float, float], quality: _Quality) -> dict:
+    """The observation's DAPall row (DAPDONE false: the DAP's -999 placeholders)."""
+    good = (fits.gmask & ins.BIT["DONOTUSE"]) == 0
+    f = np.where(good, fits.gflux, 0.0).astype(np.float64)
     ap = grid.rc[grid.crop] <= APERTURE
     in_re = grid.r_map <= p.re_arcsec
     ha = IDX["Ha-6564"]
-    zd = p.z
-    ldist = float(cosmology.luminosity_distance_cm(zd)) / cosmology.MPC_CM * H_LITTLE
-    adist = float(cosmology.angular_diameter_distance(zd)) * H_LITTLE
+    ldist = float(cosmology.luminosity_distance_cm(p.z)) / cosmology.MPC_CM * H_LITTLE
+    adist = float(cosmology.angular_diameter_distance(p.z)) * H_LITTLE
 
     def sfr(flux_ha: float) -> float:
-        lum = 4 * np.pi * (ldist * cosmology.MPC_CM) ** 2 * flux_ha * 1e-17
+        lum = 4 * np.pi * (ldist * cosmology.MPC_CM) ** 2 * flux_ha * ins.FLUX_UNIT
         return float(10 ** (np.log10(lum) - LOG_HA_LUMINOSITY_PER_SFR)) if lum > 0 else 0.0
 
     tot = f.sum(axis=(1, 2))
     one_re = f[:, in_re].sum(axis=1)
+    snr_med, snr_ring = ring_snr
     row = {
         "PLATEIFU": plan.plateifu, "MANGAID": plan.mangaid, "PLATE": plan.plate,
         "IFUDESIGN": plan.ifudesign, "DRPALLINDX": plan.index, "MODE": "CUBE",
-        "DAPDONE": bool(dapdone), "OBJRA": p.ra, "OBJDEC": p.dec, "IFURA": p.ra,
+        "DAPDONE": bool(quality.dapdone), "OBJRA": p.ra, "OBJDEC": p.dec, "IFURA": p.ra,
         "IFUDEC": p.dec, "Z": p.z, "NSA_Z": p.z, "NSA_ZDIST": p.z, "LDIST_Z": ldist,
         "ADIST_Z": adist, "LDIST_NSA_Z": ldist, "ADIST_NSA_Z": adist,
         "NSA_ELPETRO_BA": p.ba, "NSA_ELPETRO_PHI": p.pa, "NSA_ELPETRO_TH50_R": p.re_arcsec,
         "NSA_SERSIC_BA": p.ba, "NSA_SERSIC_PHI": p.pa, "NSA_SERSIC_TH50": p.re_arcsec,
-        "NSA_SERSIC_N": p.sersic_n, "DRP3QUAL": int(drp3qual), "DAPQUAL": int(dapqual),
-        "RCOV90": float(np.percentile(grid.r_map[covered], 90)),
-        "SNR_MED": (snr_med * colour).tolist(), "SNR_RING": (snr_ring * colour).tolist(),
+        "NSA_SERSIC_N": p.sersic_n, "DRP3QUAL": int(quality.drp3qual),
+        "DAPQUAL": int(quality.dapqual),
+        "RCOV90": float(np.percentile(grid.r_map[~foot.nocov], 90)),
+        "SNR_MED": (snr_med * SNR_BAND_DEPTH).tolist(),
+        "SNR_RING": (snr_ring * SNR_BAND_DEPTH).tolist(),
         "EMLINE_GFLUX_CEN": f[:, ap].sum(axis=1).tolist(),
         "EMLINE_GFLUX_1RE": one_re.tolist(), "EMLINE_GFLUX_TOT": tot.tolist(),
-        "EMLINE_GEW_1RE": [float(np.median(gew[i][good[i] & in_re]))
+        "EMLINE_GEW_1RE": [float(np.median(fits.gew[i][good[i] & in_re]))
                            if (good[i] & in_re).any() else 0.0 for i in range(len(NAMES))],
         "HA_Z": p.z + p.v_sys / C_KMS,
-        "HA_GSIGMA_1RE": float(np.median(sig_obs[ha][good[ha] & in_re]))
+        "HA_GSIGMA_1RE": float(np.median(fits.sig_obs[ha][good[ha] & in_re]))
         if (good[ha] & in_re).any() else 0.0,
         "SFR_1RE": sfr(one_re[ha]), "SFR_TOT": sfr(tot[ha]),
     }
-    if not dapdone:
+    if not quality.dapdone:
         for key in ("EMLINE_GFLUX_CEN", "EMLINE_GFLUX_1RE", "EMLINE_GFLUX_TOT",
                     "EMLINE_GEW_1RE"):
-            row[key] = [-999.0] * len(NAMES)
+            row[key] = [DAPALL_MISSING] * len(NAMES)
         for key in ("HA_GSIGMA_1RE", "SFR_1RE", "SFR_TOT", "RCOV90"):
-            row[key] = -999.0
+            row[key] = DAPALL_MISSING
     return row
 
 
-def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, err, wave_obs,
-                     zero, base) -> dict[str, np.ndarray]:
+def _full_extensions(rng: np.random.Generator, maps: dict[str, np.ndarray], p: GalaxyParams,
+                     sky: _Sky, foot: _Footprint, fits: _LineFits) -> dict[str, np.ndarray]:
     """The extensions only a full (64-HDU) file carries, filled with values consistent with
     the emission-line maps (plus noise), so that full files weigh what real ones do.
 
@@ -740,36 +850,34 @@ def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, er
     stellar kinematics follow the gas rotation at 80 %; spectral indices are noisy constants.
     """
     f32 = np.float32
-    n = cont_g.shape[0]
-    keep = ~zero
-    mask1 = consolidate_donotuse(base)
+    n = sky.cont_g.shape[0]
+    cont, inst = sky.cont, fits.inst
+    keep = ~foot.zero
+    mask1 = consolidate_donotuse(foot.base)
     snr = maps["SPX_SNR"]
 
     def masked(a):
         return np.where(keep, a, 0.0).astype(f32)
 
-    mflux = masked(cont_g + g_noise * rng.standard_normal((n, n)))
-    mflux_ivar = masked(1 / g_noise**2)
+    mflux = masked(sky.cont_g + foot.g_noise * rng.standard_normal((n, n)))
+    mflux_ivar = masked(1 / foot.g_noise**2)
     err_star = 30.0 / np.maximum(snr, 0.5)  # km/s
     star_ivar = masked(1 / err_star**2)
-    stellar_vel = masked(0.8 * (vel - p.v_sys) + err_star * rng.standard_normal((n, n)))
+    stellar_vel = masked(0.8 * (sky.vel - p.v_sys) + err_star * rng.standard_normal((n, n)))
     stellar_sig = masked(np.clip(1.2 * p.sigma_gas + 40, 40, 300)
                          + err_star * rng.standard_normal((n, n)))
-    sig_lam = wave_obs[:, None, None] * np.sqrt(sig_gas[None] ** 2 + inst**2) / C_KMS
+    sig_lam = sky.wave_obs[:, None, None] * np.sqrt(sky.sig_gas[None] ** 2 + inst**2) / C_KMS
     gflux = maps["EMLINE_GFLUX"]
     ga = (gflux / (np.sqrt(2 * np.pi) * sig_lam)).astype(f32)
-    ganr = np.where(keep, ga / (err / (np.sqrt(2 * np.pi) * sig_lam) * 3.0), 0).astype(f32)
+    ganr = np.where(keep, ga / (fits.err / (np.sqrt(2 * np.pi) * sig_lam) * 3.0), 0).astype(f32)
     cnt = np.where(keep, cont, 0).astype(f32)
     fom = np.stack([masked(np.abs(rng.normal(v, v / 3, (n, n))))
                     for v in (0.05, 0.03, 1.0, 0.02, 0.08, 0.2, 1.0, 2.5, 4.0)])
-    n_idx = 46
-    level = rng.normal(2.0, 1.0, n_idx)[:, None, None]
-    idx_err = np.broadcast_to(1.5 / np.maximum(snr, 0.5), (n_idx, n, n))
-    idx_mask = np.broadcast_to(mask1, (n_idx, n, n)).copy()
+    index_level = rng.normal(2.0, 1.0, N_SPECINDEX)[:, None, None]  # drawn before the dict's
     out = {
         "SPX_MFLUX": mflux, "SPX_MFLUX_IVAR": mflux_ivar,
         "BIN_LWSKYCOO": maps["SPX_SKYCOO"], "BIN_LWELLCOO": maps["SPX_ELLCOO"],
-        "BIN_AREA": masked(np.full((n, n), 0.25)), "BIN_FAREA": masked(np.ones((n, n))),
+        "BIN_AREA": masked(np.full((n, n), ins.PIXEL**2)), "BIN_FAREA": masked(np.ones((n, n))),
         "BIN_MFLUX": mflux, "BIN_MFLUX_IVAR": mflux_ivar, "BIN_MFLUX_MASK": mask1,
         "BIN_SNR": snr,
         "STELLAR_VEL": stellar_vel, "STELLAR_VEL_IVAR": star_ivar, "STELLAR_VEL_MASK": mask1,
@@ -778,7 +886,7 @@ def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, er
         "STELLAR_SIGMACORR": np.stack([masked(np.full((n, n), 25.0)),
                                        masked(25 + 5 * rng.standard_normal((n, n)))]),
         "STELLAR_FOM": fom,
-        "EMLINE_SEW": np.where(keep, maps["EMLINE_SFLUX"] / np.maximum(cont, 1e-6), 0)
+        "EMLINE_SEW": np.where(keep, maps["EMLINE_SFLUX"] / np.maximum(cont, CONT_FLOOR), 0)
         .astype(f32),
         "EMLINE_SEW_CNT": cnt, "EMLINE_SEW_IVAR": (maps["EMLINE_SFLUX_IVAR"] * cont**2)
         .astype(f32), "EMLINE_SEW_MASK": maps["EMLINE_SFLUX_MASK"],
@@ -789,12 +897,25 @@ def _full_extensions(rng, maps, p, cont, cont_g, g_noise, vel, sig_gas, inst, er
         "EMLINE_GA": ga, "EMLINE_GANR": ganr, "EMLINE_FOM": fom,
         "EMLINE_LFOM": masked(np.abs(1 + 0.2 * rng.standard_normal(gflux.shape))),
     }
+    out.update(_spectral_indices(rng, index_level, keep, snr, mask1))
+    return out
+
+
+def _spectral_indices(rng: np.random.Generator, level: np.ndarray, keep: np.ndarray,
+                      snr: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """SPECINDEX, SPECINDEX_BF and SPECINDEX_WGT families: (46, N, N) noise around each
+    index's ``level`` (46, 1, 1), errors from the g-band S/N ``snr`` (N, N)."""
+    f32 = np.float32
+    n = snr.shape[0]
+    idx_err = np.broadcast_to(1.5 / np.maximum(snr, 0.5), (N_SPECINDEX, n, n))
+    idx_mask = np.broadcast_to(mask, (N_SPECINDEX, n, n)).copy()
+    out = {}
     for fam in ("SPECINDEX", "SPECINDEX_BF", "SPECINDEX_WGT"):
-        value = level + idx_err * rng.standard_normal((n_idx, n, n))
+        value = level + idx_err * rng.standard_normal((N_SPECINDEX, n, n))
         out[fam] = np.where(keep, value, 0).astype(f32)
         out[f"{fam}_IVAR"] = np.where(keep, 1 / idx_err**2, 0).astype(f32)
         out[f"{fam}_MASK"] = idx_mask
-        out[f"{fam}_CORR"] = np.where(keep, 1 + 0.01 * rng.standard_normal((n_idx, n, n)),
+        out[f"{fam}_CORR"] = np.where(keep, 1 + 0.01 * rng.standard_normal((N_SPECINDEX, n, n)),
                                       0).astype(f32)
         out[f"{fam}_MODEL"] = np.where(keep, level, 0).astype(f32)
     return out

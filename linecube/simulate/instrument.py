@@ -16,6 +16,7 @@ BIT = {name: np.int32(1 << bit) for name, bit in DAPPIXMASK.items()}
 BAND_WAVE = np.array([4770.0, 6231.0, 7625.0, 9134.0])
 CUBE_RED_LIMIT = 10353.8  # last LOGCUBE channel [Å]
 LOG_STEP = 1e-4  # Δlog10 λ per spectral pixel
+FLUX_UNIT = 1e-17  # erg/s/cm^2 of one MAPS flux unit (per spaxel; per Å for flux densities)
 
 
 def spectral_resolution(wave_obs: np.ndarray) -> np.ndarray:
@@ -105,8 +106,8 @@ def line_noise(flux: np.ndarray, cont: np.ndarray, wave_obs: np.ndarray, sigma_k
                sigma0: float) -> np.ndarray:
     """1-sigma error of a Gaussian line flux, per line and spaxel.
 
-    The per-pixel noise is ``sigma0 * noise_shape(λ) * sqrt(1 + cont / 0.5)`` (sky plus the
-    continuum's photon noise); integrating a Gaussian line of observed width ``sigma_kms``
+    The per-pixel noise is ``continuum_noise``, ``sigma0 * noise_shape(λ) * sqrt(1 + cont /
+    0.5)`` (sky plus the continuum's photon noise); integrating a Gaussian line of observed width ``sigma_kms``
     over the log-λ pixels gives ``pixel_noise * Δλ * sqrt(2 sqrt(pi) σ_λ / Δλ)``; the line's own
     photon noise adds ``0.02 * sigma0 * flux`` in variance.
 
@@ -120,14 +121,15 @@ def line_noise(flux: np.ndarray, cont: np.ndarray, wave_obs: np.ndarray, sigma_k
     w = wave_obs[:, None, None]
     dlam = w * np.log(10) * LOG_STEP
     sig_lam = w * sigma_kms / C_KMS
-    pix = sigma0 * noise_shape(w) * np.sqrt(1.0 + np.maximum(cont, 0.0) / 0.5)
+    pix = continuum_noise(cont, w, sigma0)
     var = (pix * dlam) ** 2 * (2 * np.sqrt(np.pi) * sig_lam / dlam)
     var += 0.02 * sigma0 * np.maximum(flux, 0.0)
     return np.sqrt(var)
 
 
-def continuum_noise(cont: np.ndarray, wave_obs: float, sigma0: float) -> np.ndarray:
-    """Per-pixel noise of the continuum ``cont`` at ``wave_obs`` (same model as the lines)."""
+def continuum_noise(cont: np.ndarray, wave_obs: float | np.ndarray, sigma0: float) -> np.ndarray:
+    """Per-pixel noise (sky plus photon noise) over the continuum ``cont`` at ``wave_obs`` [Å]
+    (a scalar or an array broadcastable against ``cont``)."""
     return sigma0 * noise_shape(wave_obs) * np.sqrt(1.0 + np.maximum(cont, 0.0) / 0.5)
 
 

@@ -12,14 +12,17 @@ workers or on the order in which observations are simulated.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from math import gamma
 
 import numpy as np
 
 from linecube.lines import LOG_HA_LUMINOSITY_PER_SFR
-from linecube.simulate import cosmology
+from linecube.simulate import cosmology, emission
+from linecube.simulate import instrument as ins
 from linecube.simulate.config import (
     BASE_CLASSES,
     CLASSES,
+    NORMAL_CLASSES,
     RARE_HOSTS,
     RARE_KINDS,
     SimulationConfig,
@@ -33,6 +36,9 @@ FIRST_PLATE = 7443  # lowest MaNGA plate id
 # (format doc §6, Drory et al. 2015).
 HEX_DIAMETER = {19: 12.5, 37: 17.5, 61: 22.5, 91: 27.5, 127: 32.5}
 MAP_SIZES = {19: (32, 34), 37: (42, 44), 61: (52, 54), 91: (62, 64), 127: (72, 74)}
+PLATE_RADIUS = 1.49  # radius of a plate's field [deg]
+RE_PER_DISK_SCALE = 1.678  # effective radius of an exponential disk in scale lengths
+DETECTION_WIDTH = 0.3  # dex of L[OIII] over which a detection probability rises (sigmoid)
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -199,14 +205,17 @@ def _continuum_at_re(log_m: float, host: str, cls: str, z: float, re: float, ba:
                      n: float) -> float:
     """Observed continuum at rest 6000 Å at one Re [1e-17 erg/s/cm^2/Å per spaxel] of a Sérsic
     galaxy of stellar mass 10^log_m."""
-    from math import gamma
-
     light = LIGHT_PER_MASS["blueberry" if cls == "blueberry" else host] * 10**log_m
     d = float(cosmology.luminosity_distance_cm(z))
-    total = light / (4 * np.pi * d**2 * (1 + z)) * 1e17
-    b = 2 * n - 1 / 3 + 0.009876 / n
+    total = light / (4 * np.pi * d**2 * (1 + z)) * (1 / ins.FLUX_UNIT)
+    b = sersic_b(n)
     area = 2 * np.pi * n * ba * re**2 * np.exp(b) * gamma(2 * n) / b ** (2 * n)
-    return float(total / area * 0.25)
+    return float(total / area * ins.PIXEL**2)
+
+
+def sersic_b(n: float) -> float:
+    """b_n of a Sérsic profile exp(-b_n ((r/Re)^(1/n) - 1)) (Ciotti & Bertin 1999 expansion)."""
+    return 2 * n - 1 / 3 + 0.009876 / n
 
 
 def _sigmoid(x: float) -> float:
@@ -215,12 +224,56 @@ def _sigmoid(x: float) -> float:
 
 def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
                 galaxy_class: str | None = None) -> GalaxyParams:
-    """Draw the galaxy of ``plan`` from its intrinsic stream (shared by repeat observations)."""
-    from linecube.simulate import emission
+    """Draw the galaxy of ``plan`` from its intrinsic stream (shared by repeat observations).
 
+    The steps draw from the intrinsic stream in this order: identity, size and distance, gas,
+    stars and kinematics, line templates, disk details, sky position, orientation, AGN
+    detections. The rare kind, the AGN's extended emission and the rare structure come from
+    the galaxy's structure stream.
+    """
     rng = stream(seed, plan.galaxy, INTRINSIC)
-    cls = str(rng.choice(BASE_CLASSES, p=config.classes.weights()))
     srng = stream(seed, plan.galaxy, STRUCTURE)
+    who = _draw_identity(plan, config, galaxy_class, rng, srng)
+    size = _draw_size(who, plan, config, rng)
+    gas = _draw_gas(who, size["log_mstar"], rng)
+    stars = _draw_stars(who, size, rng)
+    templates, nucleus = _draw_templates(who, rng)
+    disk, extra = _draw_disk_details(who, size["re_arcsec"], rng)
+    extra["templates"] = templates
+    position = _draw_position(seed, plan, rng)
+    params = GalaxyParams(
+        galaxy_class=who.cls, is_agn=bool(who.agn_kind), agn_kind=who.agn_kind, host=who.host,
+        **size, **gas, **stars, **nucleus, **disk, **position,
+        **_draw_orientation(size["re_arcsec"], rng),
+        cone=False, host_class=who.cls, anomaly_kind=who.kind or who.cls, extra=extra,
+    )
+    if who.kind:
+        params.galaxy_class = who.kind
+    elif who.cls in NORMAL_CLASSES:
+        params.anomaly_kind = "none"
+    _draw_agn_detections(params, rng, config)
+    _draw_nlr(params, srng, config)
+    if who.kind:
+        _draw_structure(params, srng)
+    return params
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What kind of galaxy is drawn: ionisation class, rare kind, AGN kind and host type."""
+
+    cls: str  # base class (a rare kind's host class when ``kind`` is set)
+    kind: str  # rare kind, "" for none
+    agn_kind: str  # "", "seyfert", "liner" or "composite"
+    host: str  # "star_forming" or "retired"
+
+
+def _draw_identity(plan: ObservationPlan, config: SimulationConfig, galaxy_class: str | None,
+                   rng: np.random.Generator, srng: np.random.Generator) -> _Identity:
+    """Class from ``config.classes`` (or ``galaxy_class``), rare kind (structure stream),
+    whether a composite's nucleus is an AGN, and the host: most LINERs and 40 % of Seyferts
+    sit in retired galaxies."""
+    cls = str(rng.choice(BASE_CLASSES, p=config.classes.weights()))
     kind = plan.forced_kind or _draw_kind(cls, srng, config)
     if galaxy_class is not None:
         if galaxy_class not in CLASSES:
@@ -229,15 +282,24 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         cls = galaxy_class if not kind else cls
     if kind and cls not in RARE_HOSTS[kind]:
         cls = RARE_HOSTS[kind][0]
-    u, n = rng.uniform, rng.normal
-
     agn_kind = {"seyfert": "seyfert", "liner": "liner"}.get(cls, "")
     if cls == "composite" and rng.random() < config.composite_agn_fraction:
         agn_kind = "composite"
     host = "retired" if cls == "retired" else "star_forming"
     if cls == "seyfert" and rng.random() < 0.4 or cls == "liner" and rng.random() < 0.8:
         host = "retired"
+    return _Identity(cls, kind, agn_kind, host)
 
+
+def _draw_size(who: _Identity, plan: ObservationPlan, config: SimulationConfig,
+               rng: np.random.Generator) -> dict:
+    """Stellar mass, size, redshift (from the IFU coverage) and inclination.
+
+    Every class's mass is drawn (one draw each, in a fixed order) so the stream does not
+    depend on the class.
+    """
+    u, n = rng.uniform, rng.normal
+    cls = who.cls
     # Stellar mass (MaNGA is roughly flat in log M*, Wake et al. 2017) and size (mass-size
     # relations of Shen et al. 2003, late and early types).
     log_m = {"star_forming": u(9.0, 11.0), "retired": u(9.8, 11.6), "seyfert": n(10.6, 0.35),
@@ -245,7 +307,7 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
              "blueberry": u(7.5, 8.5)}[cls]
     if cls == "blueberry":
         log_re_kpc = u(-0.6, 0.0)
-    elif host == "retired":
+    elif who.host == "retired":
         log_re_kpc = 0.45 + 0.56 * (log_m - 10.5) + n(0, 0.12)
     else:
         log_re_kpc = 0.60 + 0.22 * (log_m - 10.0) + n(0, 0.12)
@@ -260,13 +322,19 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         z = cosmology.redshift_for_scale(re_kpc / (hex_radius / coverage)) * np.exp(n(0, 0.1))
     z = float(np.clip(z, 0.01, 0.15))
     re_arcsec = float(re_kpc / cosmology.kpc_per_arcsec(z))
-    coverage = hex_radius / re_arcsec
 
-    q0 = 0.2 if host == "star_forming" else 0.6  # intrinsic thickness
-    cos_i = u(0.15 if host == "star_forming" else 0.0, 1.0)
-    ba = float(np.sqrt(cos_i**2 * (1 - q0**2) + q0**2))
-    inclination = float(np.degrees(np.arccos(cos_i)))
+    q0 = 0.2 if who.host == "star_forming" else 0.6  # intrinsic thickness
+    cos_i = u(0.15 if who.host == "star_forming" else 0.0, 1.0)
+    return {"log_mstar": float(log_m), "re_kpc": float(re_kpc), "z": z, "re_arcsec": re_arcsec,
+            "coverage_re": float(hex_radius / re_arcsec),
+            "ba": float(np.sqrt(cos_i**2 * (1 - q0**2) + q0**2)),
+            "inclination": float(np.degrees(np.arccos(cos_i)))}
 
+
+def _draw_gas(who: _Identity, log_m: float, rng: np.random.Generator) -> dict:
+    """Star formation rate, gas metallicity (centre, gradient) and central dust."""
+    u, n = rng.uniform, rng.normal
+    cls = who.cls
     # Star formation: main sequence log SFR = 0.76 log M* - 7.64 (Renzini & Peng 2015),
     # L(Hα) = SFR x 10^41.27 erg/s (Kennicutt & Evans 2012).
     ms = 0.76 * log_m - 7.64
@@ -274,20 +342,32 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
                "seyfert": ms - 0.8 + n(0, 0.3), "liner": ms - 1.2 + n(0, 0.3),
                "composite": ms - 0.3 + n(0, 0.25), "shock_merger": ms + 0.1 + n(0, 0.25),
                "blueberry": log_m - 8.0 + n(0, 0.2)}[cls]
-    log_l_ha_sf = log_sfr + LOG_HA_LUMINOSITY_PER_SFR if host == "star_forming" else -np.inf
+    sf_host = who.host == "star_forming"
+    log_l_ha_sf = log_sfr + LOG_HA_LUMINOSITY_PER_SFR if sf_host else -np.inf
 
     # Gas-phase metallicity: mass-metallicity-like centre, -0.1 dex/Re gradient
     # (Sánchez et al. 2014), capped where the N2/O3N2 calibrations hold.
-    oh_center = float(np.clip(8.55 + 0.12 * (log_m - 10.0) + n(0, 0.05), 8.0, 8.65))
+    oh_max = emission.OH_RANGE[1]
+    oh_center = float(np.clip(8.55 + 0.12 * (log_m - 10.0) + n(0, 0.05), 8.0, oh_max))
     oh_gradient = float(n(-0.09, 0.04))
     if cls == "blueberry":
         oh_center, oh_gradient = float(u(7.6, 7.95)), 0.0
     ebv_center = float(np.clip(0.15 + 0.12 * (log_m - 10.0) + n(0, 0.07), 0.02, 0.7))
-    if host == "retired":
+    if who.host == "retired":
         ebv_center = float(np.clip(n(0.08, 0.04), 0.0, 0.3))
     if cls == "blueberry":
         ebv_center = float(u(0.02, 0.10))
+    return {"log_sfr": float(log_sfr), "log_l_ha_sf": float(log_l_ha_sf),
+            "oh_center": oh_center, "oh_gradient": oh_gradient, "ebv_center": ebv_center}
 
+
+def _draw_stars(who: _Identity, size: dict, rng: np.random.Generator) -> dict:
+    """Sérsic index, rotation, gas dispersion, continuum shape and brightness, diffuse-gas EW.
+
+    Both hosts' values are drawn (in a fixed order) before the class picks one.
+    """
+    u, n = rng.uniform, rng.normal
+    cls, host = who.cls, who.host
     sersic = {"star_forming": u(0.8, 1.5), "retired": u(3.0, 4.5)}[host]
     if cls in ("seyfert", "liner", "composite"):
         sersic = u(1.5, 3.5)
@@ -301,15 +381,24 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         sigma_gas = u(35, 60)
     if cls == "shock_merger":
         sigma_gas = u(150, 260)
-
     if host == "retired":
         sed_beta, d4000 = u(0.1, 0.5), u(1.7, 2.0)
     else:
         sed_beta, d4000 = u(-1.2, -0.4), u(1.15, 1.5)
     ew_diffuse = u(0.6, 2.2) if host == "retired" else u(0.3, 1.0)
-    cont_re = _continuum_at_re(log_m + n(0, 0.1), host, cls, z, re_arcsec, ba, sersic)
+    cont_re = _continuum_at_re(size["log_mstar"] + n(0, 0.1), host, cls, size["z"],
+                               size["re_arcsec"], size["ba"], sersic)
+    return {"sersic_n": float(sersic), "v_max": float(v_max), "sigma_gas": float(sigma_gas),
+            "sed_beta": float(sed_beta), "d4000": float(d4000), "ew_diffuse": float(ew_diffuse),
+            "cont_re": cont_re}
 
-    templates = {"diffuse": emission.template("lier" if host == "retired" else "dig", rng)}
+
+def _draw_templates(who: _Identity, rng: np.random.Generator) -> tuple[dict, dict]:
+    """Line templates of the diffuse gas and the nuclear source, the nucleus' strength and
+    the AGN cone's direction: ``(templates, GalaxyParams fields)``."""
+    u, n = rng.uniform, rng.normal
+    cls = who.cls
+    templates = {"diffuse": emission.template("lier" if who.host == "retired" else "dig", rng)}
     log_l_oiii = -np.inf
     nucleus_fraction = 0.0
     if cls == "seyfert":
@@ -326,52 +415,50 @@ def draw_galaxy(seed: int, plan: ObservationPlan, config: SimulationConfig,
         nucleus_fraction = u(0.75, 0.9)  # shock share of the central Hα
     elif cls == "blueberry":
         templates["starburst"] = emission.template("blueberry", rng)
-    cone_pa = float(u(0, 180))
+    return templates, {"log_l_oiii_nucleus": float(log_l_oiii),
+                       "nucleus_fraction": float(nucleus_fraction), "cone_pa": float(u(0, 180))}
 
+
+def _draw_disk_details(who: _Identity, re_arcsec: float,
+                       rng: np.random.Generator) -> tuple[dict, dict]:
+    """HII-region clumps (star-forming hosts), spiral arms and a merger companion:
+    ``({"n_clumps": K}, extra)`` with the (K,) clump arrays and scalars in ``extra``."""
+    u, n = rng.uniform, rng.normal
+    sf_host = who.host == "star_forming"
     # HII-region clumps: positions from the exponential disk, sizes 0.3-0.7 arcsec.
-    n_clumps = int(rng.poisson(18)) if host == "star_forming" else 0
-    rd = re_arcsec / 1.678
+    n_clumps = int(rng.poisson(18)) if sf_host else 0
+    rd = re_arcsec / RE_PER_DISK_SCALE
     r_cl = rng.gamma(2.0, rd, n_clumps)  # radius distribution of an exponential disk
     phi_cl = rng.uniform(0, 2 * np.pi, n_clumps)
-    templates_extra = {
+    extra = {
         "clump_r": r_cl, "clump_phi": phi_cl, "clump_sigma": rng.uniform(0.3, 0.7, n_clumps),
         "clump_weight": rng.exponential(1.0, n_clumps),
         "arm_phase": float(u(0, 2 * np.pi)), "arm_pitch": float(u(12, 30)),
-        "arm_amplitude": float(u(0.2, 0.5)) if host == "star_forming" else 0.0,
+        "arm_amplitude": float(u(0.2, 0.5)) if sf_host else 0.0,
         "companion_r": float(u(0.8, 1.5)), "companion_phi": float(u(0, 2 * np.pi)),
-        "companion_dv": float(n(0, 120)), "templates": templates,
+        "companion_dv": float(n(0, 120)),
     }
+    return {"n_clumps": n_clumps}, extra
 
-    # Sky position: plates spread over the SDSS footprint.
+
+def _draw_position(seed: int, plan: ObservationPlan, rng: np.random.Generator) -> dict:
+    """RA, Dec within 1.49 degrees (a plate's radius) of the plate centre; plate centres
+    spread over the SDSS footprint (drawn from the plate's own stream)."""
     prng = stream(seed, _PLATE_STREAM, 1, plan.galaxy_plate)
     ra0, dec0 = prng.uniform(110, 260), prng.uniform(0, 65)
-    r_off, t_off = 1.49 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+    r_off, t_off = PLATE_RADIUS * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
     dec = float(dec0 + r_off * np.sin(t_off))
-    ra = float((ra0 + r_off * np.cos(t_off) / np.cos(np.radians(dec))) % 360)
+    return {"ra": float((ra0 + r_off * np.cos(t_off) / np.cos(np.radians(dec))) % 360),
+            "dec": dec}
 
-    params = GalaxyParams(
-        galaxy_class=cls, is_agn=bool(agn_kind), agn_kind=agn_kind, host=host,
-        log_mstar=float(log_m), log_sfr=float(log_sfr), z=z, re_kpc=float(re_kpc),
-        re_arcsec=re_arcsec, coverage_re=float(coverage), sersic_n=float(sersic), ba=ba,
-        inclination=inclination, pa=float(u(0, 180)), ra=ra, dec=dec,
-        ebv_gal=float(np.clip(rng.lognormal(np.log(0.03), 0.5), 0.005, 0.2)),
-        ebv_center=ebv_center, oh_center=oh_center, oh_gradient=oh_gradient,
-        v_max=float(v_max), r_turn=float(u(0.1, 0.4) * re_arcsec),
-        sigma_gas=float(sigma_gas), v_sys=float(n(0, 15)), cont_re=cont_re,
-        sed_beta=float(sed_beta), d4000=float(d4000), ew_diffuse=float(ew_diffuse),
-        log_l_ha_sf=float(log_l_ha_sf), log_l_oiii_nucleus=float(log_l_oiii),
-        nucleus_fraction=float(nucleus_fraction), cone=False, cone_pa=cone_pa,
-        n_clumps=n_clumps, host_class=cls, anomaly_kind=kind or cls, extra=templates_extra,
-    )
-    if kind:
-        params.galaxy_class = kind
-    elif cls in ("star_forming", "retired"):
-        params.anomaly_kind = "none"
-    _draw_agn_detections(params, rng, config)
-    _draw_nlr(params, srng, config)
-    if kind:
-        _draw_structure(params, srng)
-    return params
+
+def _draw_orientation(re_arcsec: float, rng: np.random.Generator) -> dict:
+    """Position angle, Galactic E(B-V), rotation-curve turnover radius and systemic velocity
+    (drawn in this order, after the sky position)."""
+    return {"pa": float(rng.uniform(0, 180)),
+            "ebv_gal": float(np.clip(rng.lognormal(np.log(0.03), 0.5), 0.005, 0.2)),
+            "r_turn": float(rng.uniform(0.1, 0.4) * re_arcsec),
+            "v_sys": float(rng.normal(0, 15))}
 
 
 def _draw_kind(cls: str, rng: np.random.Generator, config: SimulationConfig) -> str:
@@ -412,8 +499,6 @@ def _draw_nlr(p: GalaxyParams, rng: np.random.Generator, config: SimulationConfi
 
 def _draw_structure(p: GalaxyParams, rng: np.random.Generator) -> None:
     """Geometry and strength of the galaxy's rare spatial kind (in ``structure_*``)."""
-    from linecube.simulate import emission
-
     u = rng.uniform
     kpc = float(cosmology.kpc_per_arcsec(p.z))
     kind = p.galaxy_class
@@ -447,9 +532,9 @@ def _draw_agn_detections(p: GalaxyParams, rng: np.random.Generator,
     draws = rng.random(5)
     if p.agn_kind == "seyfert":
         p.wise_agn = bool(draws[0] < c.wise_max * _sigmoid((p.log_l_oiii_nucleus - c.wise_l50)
-                                                           / 0.3))
+                                                           / DETECTION_WIDTH))
         p.bat_agn = bool(draws[1] < c.bat_max * _sigmoid((p.log_l_oiii_nucleus - c.bat_l50)
-                                                         / 0.3))
+                                                         / DETECTION_WIDTH))
         p.radio_agn = bool(draws[2] < c.radio_seyfert)
         p.broad_agn = bool(draws[3] < c.broad_seyfert)
         p.radio_class = "HERG" if p.radio_agn else ""

@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
+from astropy.io import fits
+from tqdm import tqdm
 
 from linecube import __version__
 from linecube.atomic import (
@@ -43,7 +46,20 @@ from linecube.atomic import (
 )
 from linecube.bits import DAPPIXMASK
 from linecube.errors import ConfigError
+from linecube.io.dapall import write_dapall
+from linecube.io.galaxy import Galaxy
+from linecube.io.maps_writer import maps_filename, write_maps
+from linecube.io.mmu import write_mmu
+from linecube.lines import DR15_LINES
 from linecube.simulate.config import SimulationConfig
+from linecube.simulate.emission import IDX, NAMES, apply_ties
+from linecube.simulate.galaxy import (
+    ANOMALOUS_CODES,
+    SPAXEL_CODES,
+    SimulatedObservation,
+    simulate_observation,
+)
+from linecube.simulate.healpix import ang2pix_nest
 from linecube.simulate.population import ObservationPlan, draw_galaxy, plan_survey
 
 Format = Literal["dr17", "dr15", "mmu"]
@@ -56,8 +72,16 @@ SIMULATED_DAPTYPE = {"dr17": "HYB10-MILESHC-MASTARSSP", "dr15": "HYB10-GAU-MILES
 DAPALL_NAME = {"dr17": "dapall-v3_1_1-3.1.0.fits", "dr15": "dapall-v2_4_3-2.2.1.fits",
                "mmu": "dapall-v3_1_1-3.1.0.fits"}
 MMU_NSIDE = 64
-AGN_COLUMNS = ("MANGAID", "PLATEIFU", "OBJRA", "OBJDEC", "Z", "WISE_AGN", "BAT_AGN",
-               "RADIO_AGN", "RADIO_CLASS", "BROAD_AGN")
+# AGN catalogue column -> truth-table column.
+AGN_COLUMNS = {"MANGAID": "mangaid", "PLATEIFU": "plateifu", "OBJRA": "ra", "OBJDEC": "dec",
+               "Z": "z", "WISE_AGN": "wise_agn", "BAT_AGN": "bat_agn", "RADIO_AGN": "radio_agn",
+               "RADIO_CLASS": "radio_class", "BROAD_AGN": "broad_agn"}
+TRUTH_MAPS = "truth_maps.fits"
+OUTSIDE_MAP = -2  # truth-map code of the padding beyond an observation's map size
+# Extensions of a full DR17 file that DR15 files do not have (nor the SPECINDEX_BF and
+# SPECINDEX_WGT families).
+DR17_ONLY = ("STELLAR_FOM", "EMLINE_GA", "EMLINE_GANR", "EMLINE_FOM", "EMLINE_LFOM",
+             "EMLINE_SEW_CNT", "EMLINE_GEW_CNT", "SPECINDEX_MODEL")
 
 
 @dataclass
@@ -103,7 +127,7 @@ class SurveySummary:
         return text
 
 
-def simulate_survey(out: str | Path, n: int, seed: int = 0,
+def simulate_survey(out: str | Path, n: int, seed: int = 0, *,
                     config: SimulationConfig | None = None, workers: int = 1,
                     full: bool = False, format: Format = "dr17", spaxel_classes: bool = False,
                     progress: bool = False) -> SurveySummary:
@@ -129,7 +153,8 @@ def simulate_survey(out: str | Path, n: int, seed: int = 0,
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "mmu" and full:
-        raise ConfigError("--full applies to MAPS files, not to the mmu format")
+        raise ConfigError("full=True applies to MAPS files (format dr17 or dr15), "
+                          "not to format 'mmu'")
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,8 +207,6 @@ def _tasks(todo: list[ObservationPlan], seed: int, config: SimulationConfig,
     """Units of work: one observation, or one HEALPix tile for the mmu format."""
     if format != "mmu":
         return [[p] for p in todo]
-    from linecube.simulate.healpix import ang2pix_nest
-
     tiles: dict[int, list[ObservationPlan]] = {}
     for p in todo:
         g = draw_galaxy(seed, p, config)
@@ -201,16 +224,12 @@ def _run(tasks: list[list[ObservationPlan]], job: dict, workers: int) -> Iterato
         yield from pool.map(_work, tasks, [job] * len(tasks), chunksize=chunk)
 
 
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
+def _progress_bar(total: int, enabled: bool) -> tqdm:
     return tqdm(total=total, disable=not enabled, unit="obs", desc="simulate")
 
 
 def _work(task: list[ObservationPlan], job: dict) -> list[dict]:
     """Simulate and write the observations of one task; return their small records."""
-    from linecube.simulate.galaxy import simulate_observation
-
     config = SimulationConfig.model_validate(job["config"])
     out = Path(job["out"])
     fmt = job["format"]
@@ -245,7 +264,8 @@ def _work(task: list[ObservationPlan], job: dict) -> list[dict]:
     return records
 
 
-def _record(obs, written: bool, fmt: str) -> dict:
+def _record(obs: SimulatedObservation, written: bool, fmt: str) -> dict:
+    """The small JSON record of one observation (truth and DAPall rows, truth map)."""
     truth = dict(obs.truth)
     truth["maps_file"] = _maps_relpath(obs.plan.plateifu, fmt) if written else ""
     return {"observation": obs.plan.index, "plateifu": obs.plan.plateifu, "written": written,
@@ -254,15 +274,12 @@ def _record(obs, written: bool, fmt: str) -> dict:
 
 
 def _maps_relpath(plateifu: str, fmt: str) -> str:
-    from linecube.io.maps_writer import maps_filename
-
     if fmt == "mmu":
         return ""
     return f"maps/{maps_filename(plateifu, SIMULATED_DAPTYPE[fmt])}"
 
 
 def _save_record(directory: Path, rec: dict) -> None:
-
     atomic_write_bytes(directory / f"{rec['observation']:06d}.json",
                        json.dumps(rec, default=json_default).encode())
 
@@ -278,7 +295,7 @@ def _load_record(directory: Path, index: int) -> dict | None:
 
 
 def _check_manifest(out: Path, manifest: dict) -> None:
-
+    """Write ``simulation.json``, or check that the survey already in ``out`` has the same."""
     path = out / "simulation.json"
     if path.is_file():
         old = json.loads(path.read_text())
@@ -297,21 +314,16 @@ def to_release(maps: dict[str, np.ndarray], release: str) -> dict[str, np.ndarra
     SPX_ELLCOO)."""
     if release == "dr17":
         return maps
-    from linecube.lines import DR15_LINES
-    from linecube.simulate.emission import IDX, apply_ties
-
     names = tuple(ln.name for ln in DR15_LINES)
     keep = [IDX[name] for name in names]
     out: dict[str, np.ndarray] = {}
     for key, arr in maps.items():
+        if key in DR17_ONLY or key.startswith(("SPECINDEX_BF", "SPECINDEX_WGT")):
+            continue
         if key.startswith("EMLINE_") and arr.ndim == 3 and arr.shape[0] == len(IDX):
             out[key] = np.ascontiguousarray(arr[keep])
         elif key in ("SPX_ELLCOO", "BIN_LWELLCOO"):
             out[key] = arr[[0, 1, 3]]
-        elif key in ("STELLAR_FOM", "EMLINE_GA", "EMLINE_GANR", "EMLINE_FOM", "EMLINE_LFOM",
-                     "EMLINE_SEW_CNT", "EMLINE_GEW_CNT") or key.startswith(
-                         ("SPECINDEX_BF", "SPECINDEX_WGT")) or key == "SPECINDEX_MODEL":
-            continue  # DR17-only extensions
         elif key == "STELLAR_SIGMACORR":
             out[key] = arr[0]
         else:
@@ -324,19 +336,14 @@ def to_release(maps: dict[str, np.ndarray], release: str) -> dict[str, np.ndarra
     return out
 
 
-def _write_maps(out: Path, obs, fmt: str, full: bool) -> None:
-    from linecube.io.maps_writer import write_maps
-
+def _write_maps(out: Path, obs: SimulatedObservation, fmt: str, full: bool) -> None:
     path = out / _maps_relpath(obs.plan.plateifu, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_maps(path, to_release(obs.maps, fmt), obs.header, release=fmt, full=full)
 
 
-def _write_classes(out: Path, obs) -> None:
-    from astropy.io import fits
-
-    from linecube.simulate.galaxy import SPAXEL_CODES
-
+def _write_classes(out: Path, obs: SimulatedObservation) -> None:
+    """The observation's per-spaxel class map as a gzipped FITS image (gzip mtime 0)."""
     plate, ifu = obs.plan.plateifu.split("-")
     hdr = fits.Header()
     hdr["PLATEIFU"] = obs.plan.plateifu
@@ -353,11 +360,8 @@ def _write_classes(out: Path, obs) -> None:
                        gz.getvalue())
 
 
-def _write_mmu_tile(out: Path, observations: list) -> None:
-    from linecube.io.galaxy import Galaxy
-    from linecube.io.mmu import write_mmu
-    from linecube.simulate.emission import NAMES
-    from linecube.simulate.healpix import ang2pix_nest
+def _write_mmu_tile(out: Path, observations: list[SimulatedObservation]) -> None:
+    """One Multimodal Universe HDF5 file of the finished observations of one HEALPix tile."""
 
     def galaxies():
         for obs in observations:
@@ -379,17 +383,25 @@ def _write_mmu_tile(out: Path, observations: list) -> None:
 
 
 def _write_catalogues(out: Path, records: list[dict], fmt: str) -> dict[str, Path]:
-    import pandas as pd
-
-    from linecube.io.dapall import write_dapall
-
+    """Truth table (parquet and FITS), DAPall, AGN catalogue and truth maps of ``records``."""
     files: dict[str, Path] = {}
     truth = pd.DataFrame([r["truth"] for r in records])
     files["truth"] = out / "truth.parquet"
     atomic_write_parquet(truth, files["truth"])
     files["truth_fits"] = out / "truth.fits"
     atomic_write_fits_table(truth, files["truth_fits"], "TRUTH")
+    files["dapall"] = out / DAPALL_NAME[fmt]
+    _write_dapall(files["dapall"], records, fmt)
+    files["agn_catalogue"] = out / "agn_catalogue.fits"
+    atomic_write_fits_table(_agn_catalogue(truth), files["agn_catalogue"], "AGN")
+    files["truth_maps"] = out / TRUTH_MAPS
+    _write_truth_maps(files["truth_maps"], records)
+    return files
 
+
+def _write_dapall(path: Path, records: list[dict], fmt: str) -> None:
+    """One DAPall row per record and DAPTYPE of the release; DAPDONE only for the simulated
+    DAPTYPE. Nothing is written without records."""
     rows = []
     release = "dr15" if fmt == "dr15" else "dr17"
     for daptype in DAPTYPES[release]:
@@ -397,47 +409,29 @@ def _write_catalogues(out: Path, records: list[dict], fmt: str) -> dict[str, Pat
             row = dict(r["dapall"], DAPTYPE=daptype)
             row["DAPDONE"] = bool(row["DAPDONE"]) and daptype == SIMULATED_DAPTYPE[fmt]
             rows.append(row)
-    files["dapall"] = out / DAPALL_NAME[fmt]
-    if rows:
-        lines = 22 if release == "dr15" else 35
-        df = pd.DataFrame(rows)
-        if release == "dr15":
-            from linecube.lines import DR15_LINES
-            from linecube.simulate.emission import IDX
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    lines = len(NAMES)
+    if release == "dr15":
+        keep = [IDX[ln.name] for ln in DR15_LINES]
+        lines = len(keep)
+        for col in df.columns:
+            if col.startswith("EMLINE_"):
+                df[col] = df[col].map(lambda v, k=keep: [v[i] for i in k])
+    assert all(len(v) == lines for v in df["EMLINE_GFLUX_TOT"])
+    write_dapall(path, df, daptypes=DAPTYPES[release], release=release)
 
-            keep = [IDX[ln.name] for ln in DR15_LINES]
-            for col in df.columns:
-                if col.startswith("EMLINE_"):
-                    df[col] = df[col].map(lambda v, k=keep: [v[i] for i in k])
-        assert all(len(v) == lines for v in df["EMLINE_GFLUX_TOT"])
-        write_dapall(files["dapall"], df, daptypes=DAPTYPES[release], release=release)
 
+def _agn_catalogue(truth: pd.DataFrame) -> pd.DataFrame:
+    """The AGN catalogue: first observations of the galaxies any selection method found."""
     first = truth[~truth["is_repeat"]] if len(truth) else truth
     agn = first[[_catalogued(t) for t in first.to_dict("records")]] if len(first) else first
-    table = pd.DataFrame({
-        "MANGAID": agn.get("mangaid", []), "PLATEIFU": agn.get("plateifu", []),
-        "OBJRA": agn.get("ra", []), "OBJDEC": agn.get("dec", []), "Z": agn.get("z", []),
-        "WISE_AGN": agn.get("wise_agn", []), "BAT_AGN": agn.get("bat_agn", []),
-        "RADIO_AGN": agn.get("radio_agn", []), "RADIO_CLASS": agn.get("radio_class", []),
-        "BROAD_AGN": agn.get("broad_agn", []),
-    })
-    files["agn_catalogue"] = out / "agn_catalogue.fits"
-    atomic_write_fits_table(table, files["agn_catalogue"], "AGN")
-    files["truth_maps"] = out / TRUTH_MAPS
-    _write_truth_maps(files["truth_maps"], records)
-    return files
-
-
-TRUTH_MAPS = "truth_maps.fits"
-OUTSIDE_MAP = -2  # truth-map code of the padding beyond an observation's map size
+    return pd.DataFrame({column: agn.get(key, []) for column, key in AGN_COLUMNS.items()})
 
 
 def _write_truth_maps(path: Path, records: list[dict]) -> None:
     """All observations' truth maps in one FITS file (layout in ``read_truth_maps``)."""
-    from astropy.io import fits
-
-    from linecube.simulate.galaxy import ANOMALOUS_CODES, SPAXEL_CODES
-
     sizes = [r["truth"]["map_size"] for r in records]
     side = max(sizes, default=0)
     cube = np.full((len(records), side, side), OUTSIDE_MAP, np.int8)
@@ -462,8 +456,6 @@ def _write_truth_maps(path: Path, records: list[dict]) -> None:
 def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
     """Read ``truth_maps.fits``: ``plateifu``, ``map_size`` and ``class`` (N,), and ``codes``,
     a list of N int8 (n, n) maps on each observation's MAPS grid (codes of ``SPAXEL_CODES``)."""
-    from astropy.io import fits
-
     with fits.open(path) as hdul:
         cube = np.asarray(hdul["CODES"].data)
         index = hdul["INDEX"].data
@@ -475,4 +467,5 @@ def read_truth_maps(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _catalogued(t: dict) -> bool:
+    """Whether any selection method of the AGN catalogue found the galaxy of truth row ``t``."""
     return bool(t["wise_agn"] or t["bat_agn"] or t["radio_agn"] or t["broad_agn"])

@@ -235,6 +235,17 @@ def test_full_files_have_all_64_hdus(tmp_path):
     assert gal.flux.shape[0] == 35
 
 
+def test_full_dr15_files_have_48_hdus(tmp_path):
+    cfg = SimulationConfig(bundles={19: 1}, dapdone_failure_rate=0.0)
+    summary = simulate_survey(tmp_path, 1, seed=0, config=cfg, full=True, format="dr15")
+    assert not summary.failures
+    path = next((tmp_path / "maps").iterdir())
+    with fits.open(path) as hdul:
+        assert len(hdul) == 48
+        assert "EMLINE_GA" not in hdul and hdul["EMLINE_SEW"].data.shape[0] == 22
+    assert read_maps(path, lines=[ln.name for ln in DR15_LINES]).flux.shape[0] == 22
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ConfigError, match="n must be"):
         simulate_survey(tmp_path, 0)
