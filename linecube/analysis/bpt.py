@@ -28,6 +28,14 @@ from pydantic import Field
 
 from linecube.analysis.layout import AnalysisDir
 from linecube.config import StrictModel
+from linecube.demarcation import (
+    kauffmann03,
+    kewley01_nii,
+    kewley01_oi,
+    kewley01_sii,
+    kewley06_oi,
+    kewley06_sii,
+)
 from linecube.errors import CompatibilityError
 from linecube.store.store import Store
 
@@ -54,36 +62,6 @@ WHAN_NAMES = {
     WHAN_RETIRED: "retired",
     WHAN_PASSIVE: "passive",
 }
-
-
-def kauffmann03(x):
-    """Kauffmann et al. (2003) SF / composite line in the [NII] diagram (x < 0.05)."""
-    return 0.61 / (x - 0.05) + 1.30
-
-
-def kewley01_nii(x):
-    """Kewley et al. (2001) maximum-starburst line, [NII] diagram (x < 0.47)."""
-    return 0.61 / (x - 0.47) + 1.19
-
-
-def kewley01_sii(x):
-    """Kewley et al. (2001) maximum-starburst line, [SII] diagram (x < 0.32)."""
-    return 0.72 / (x - 0.32) + 1.30
-
-
-def kewley01_oi(x):
-    """Kewley et al. (2001) maximum-starburst line, [OI] diagram (x < -0.59)."""
-    return 0.73 / (x + 0.59) + 1.33
-
-
-def kewley06_sii(x):
-    """Kewley et al. (2006) Seyfert / LINER line, [SII] diagram (above = Seyfert)."""
-    return 1.89 * x + 0.76
-
-
-def kewley06_oi(x):
-    """Kewley et al. (2006) Seyfert / LINER line, [OI] diagram (above = Seyfert)."""
-    return 1.18 * x + 1.30
 
 
 def _above(curve, x, y, asymptote):

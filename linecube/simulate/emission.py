@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linecube.demarcation import kauffmann03
 from linecube.lines import DR17_LINES
 
 NAMES = tuple(ln.name for ln in DR17_LINES)
@@ -147,23 +148,6 @@ def attenuation(ebv: np.ndarray) -> np.ndarray:
     """Per-line transmission 10^(-0.4 k(λ) E(B-V)): (35, *ebv.shape)."""
     ebv = np.asarray(ebv, dtype=float)
     return 10 ** (-0.4 * K_LINES.reshape((-1,) + (1,) * ebv.ndim) * ebv)
-
-
-# ---- BPT demarcation lines: y = log [OIII]5008/Hβ against x = log [NII]6585/Hα ------------
-
-def kauffmann03(x):
-    """Kauffmann et al. (2003) star-forming / composite line (x < 0.05)."""
-    return 0.61 / (x - 0.05) + 1.30
-
-
-def kewley01_nii(x):
-    """Kewley et al. (2001) maximum-starburst line (x < 0.47)."""
-    return 0.61 / (x - 0.47) + 1.19
-
-
-def schawinski07(x):
-    """Schawinski et al. (2007) Seyfert / LINER line (above: Seyfert)."""
-    return 1.05 * x + 0.45
 
 
 # ---- line templates per ionising source -------------------------------------------------------

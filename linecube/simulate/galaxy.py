@@ -15,6 +15,7 @@ import numpy as np
 
 from linecube import __version__
 from linecube.bits import CRITICAL_BIT, DAPQUAL, DRP3QUAL, bit_value, consolidate_donotuse
+from linecube.demarcation import kauffmann03, kewley01_nii, schawinski07
 from linecube.lines import C_KMS, FWHM_TO_SIGMA, LOG_HA_LUMINOSITY_PER_SFR
 from linecube.simulate import cosmology, emission
 from linecube.simulate import instrument as ins
@@ -714,13 +715,13 @@ def integrated_class(log_nii_ha: float, log_oiii_hb: float, ew_ha: float) -> str
     x, y = log_nii_ha, log_oiii_hb
     if not (np.isfinite(x) and np.isfinite(y)):
         return "retired" if ew_ha < 3 else "unknown"
-    if x < 0.05 and y < emission.kauffmann03(x):
+    if x < 0.05 and y < kauffmann03(x):
         return "star_forming"
     if ew_ha < 3:
         return "retired"
-    if x < 0.47 and y < emission.kewley01_nii(x):
+    if x < 0.47 and y < kewley01_nii(x):
         return "composite"
-    return "seyfert" if y > emission.schawinski07(x) else "liner"
+    return "seyfert" if y > schawinski07(x) else "liner"
 
 
 def _anomaly_columns(p: GalaxyParams, flux: np.ndarray, cont: np.ndarray,
