@@ -12,6 +12,10 @@ Run directory layout::
       tensorboard/           the same for TensorBoard
       model.safetensors      best weights + config + store metadata (see modelfile.py)
       model.json             readable copy of the model file's metadata
+
+Console: Lightning's tqdm bar on a terminal, one line per epoch (:class:`EpochLines`) when
+stderr goes to a file or a pipe; Lightning's advertisement and its internal deprecation
+warnings are hidden during the run only (:func:`quiet_lightning`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +41,20 @@ from lightning.pytorch.callbacks import (
     EarlyStopping,
     LearningRateMonitor,
     ModelCheckpoint,
+    ProgressBar,
+    TQDMProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+from lightning_utilities.core import rank_zero
 
 from linecube.atomic import atomic_write_bytes, atomic_write_parquet
 from linecube.errors import ConfigError, InputFileError, LinecubeError
 from linecube.models.numerics import check_bf16_convolutions
 from linecube.outdir import claim_output_dir
+from linecube.progress import format_duration, in_notebook, is_terminal
 from linecube.store.store import StoreMeta
 from linecube.training.config import TrainConfig, load_train_config
 from linecube.training.datamodule import StoreDataModule
@@ -159,6 +171,139 @@ class RunFiles(Callback):
         atomic_write_parquet(dm.split_table(), self.run_dir / "split.parquet")
 
 
+class EpochLines(ProgressBar):
+    """Lightning's progress bar for a log file: plain lines on stderr, one per epoch, e.g.::
+
+        epoch 3/60: 0:00:12 (0:00:37 in all), train_loss=0.1234, val_loss=0.1456
+
+    plus, within a long epoch, a line at each :attr:`STEP_PERCENT` per cent of its batches
+    when at least :attr:`MIN_INTERVAL_S` seconds have passed since the last line.
+    """
+
+    STEP_PERCENT = 10
+    MIN_INTERVAL_S = 30.0
+
+    def __init__(self):
+        super().__init__()
+        self._enabled = True
+        self._fit_t = self._epoch_t = self._last_t = time.monotonic()
+        self._step = 0
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def is_disabled(self) -> bool:
+        return not self._enabled
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _write(self, text: str) -> None:
+        if self._enabled:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        self._last_t = time.monotonic()
+
+    def _metrics(self, trainer: L.Trainer, pl_module: L.LightningModule, *,
+                 epoch_end: bool) -> str:
+        """The progress-bar metrics as ``name=value`` pairs: at the end of an epoch its means
+        (``train_loss`` for ``train_loss_epoch``), within it the last batch's values (for
+        ``train_loss_step``); the latest ``val_loss`` in both; no logger version."""
+        keep, drop = ("_epoch", "_step") if epoch_end else ("_step", "_epoch")
+        items = {key.removesuffix(keep): value
+                 for key, value in self.get_metrics(trainer, pl_module).items()
+                 if key != "v_num" and not key.endswith(drop)}
+        return "".join(f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}"
+                       for k, v in sorted(items.items()))
+
+    def _epoch_name(self, trainer: L.Trainer) -> str:
+        return f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._fit_t = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_t = self._last_t = time.monotonic()
+        self._step = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs,
+                           batch, batch_idx: int) -> None:
+        total, done = self.total_train_batches, batch_idx + 1
+        if not 0 < total < float("inf") or done >= total:
+            return
+        step = int(100 * done / total // self.STEP_PERCENT)
+        if step > self._step and time.monotonic() - self._last_t >= self.MIN_INTERVAL_S:
+            self._step = step
+            self._write(f"{self._epoch_name(trainer)}: {100 * done / total:.0f}% "
+                        f"({done}/{total} batches)"
+                        + self._metrics(trainer, pl_module, epoch_end=False))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch_s, fit_s = time.monotonic() - self._epoch_t, time.monotonic() - self._fit_t
+        self._write(f"{self._epoch_name(trainer)}: {format_duration(epoch_s)} "
+                    f"({format_duration(fit_s)} in all)"
+                    + self._metrics(trainer, pl_module, epoch_end=True))
+
+
+class TerminalBar(TQDMProgressBar):
+    """Lightning's tqdm bar, without the logger version (``v_num``), which means nothing here."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+def progress_callback() -> ProgressBar:
+    """Lightning's tqdm bar on a terminal or in a notebook; plain lines (:class:`EpochLines`)
+    when stderr goes to a file or a pipe."""
+    return TerminalBar() if is_terminal(sys.stderr) or in_notebook() else EpochLines()
+
+
+class _DropAdvertisement(logging.Filter):
+    """Drops log records that advertise Lightning's commercial services."""
+
+    WORDS = ("litlogger", "lightning experiments platform")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().lower()
+        return not any(word in message for word in self.WORDS)
+
+
+@contextmanager
+def quiet_lightning(resume: bool = False) -> Iterator[None]:
+    """Within: no Lightning advertisement and no deprecation warning raised in Lightning's code.
+
+    Lightning logs (``rank_zero_info``, logger_connector.py) a "Tip: ... litlogger"
+    advertisement when a Trainer is built without its commercial logger, and its code
+    triggers deprecation warnings of the libraries it calls (e.g. torch's FutureWarning
+    "``isinstance(treespec, LeafSpec)`` is deprecated" from lightning/pytorch/utilities/
+    _pytree.py), which a linecube user can do nothing about. With ``resume``, Lightning's
+    warning that the checkpoint directory is not empty (it holds the run's own checkpoints)
+    is hidden too. Only these are hidden, and only inside the block: the warnings filters and
+    the logger's filters are restored on exit, and every other message and warning passes.
+    """
+    logger = rank_zero.log  # the logger of Lightning's rank_zero_info
+    drop = _DropAdvertisement()
+    logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category,
+                                        module=r"lightning(_fabric|_utilities)?(\.|$)")
+            if resume:
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and "
+                                        "is not empty", category=UserWarning)
+            yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
@@ -226,6 +371,8 @@ def build_trainer(config: TrainConfig, run_dir: Path,
                                            patience=tc.early_stopping_patience,
                                            check_on_train_epoch_end=False))
     all_callbacks += list(callbacks)
+    if tc.progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+        all_callbacks.append(progress_callback())
     loggers = [AppendingCSVLogger(run_dir, name="", version="logs",
                          flush_logs_every_n_steps=tc.log_every_n_steps),
                TensorBoardLogger(run_dir, name="", version="tensorboard", default_hp_metric=False)]
@@ -284,17 +431,19 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
     if resume:
         check_compatible(_saved_store_meta(run_dir), datamodule.meta)
     task = AutoencoderTask(config, len(datamodule.meta.lines), datamodule.meta.size)
-    trainer = build_trainer(config, run_dir,
-                            [RunFiles(run_dir, config, datamodule), *callbacks])
-    if config.trainer.precision == "bf16-mixed" and isinstance(trainer.accelerator, CPUAccelerator):
-        check_bf16_convolutions(task.model)
-    try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=last if resume else None,
-                    weights_only=True)
-    except NonFiniteLossError as exc:
-        kept = f"; the last good checkpoint is {last}" if last.is_file() else \
-            "; no checkpoint had been written yet"
-        raise TrainingDivergedError(f"{exc}{kept}") from None
+    with quiet_lightning(resume):
+        trainer = build_trainer(config, run_dir,
+                                [RunFiles(run_dir, config, datamodule), *callbacks])
+        if config.trainer.precision == "bf16-mixed" and \
+                isinstance(trainer.accelerator, CPUAccelerator):
+            check_bf16_convolutions(task.model)
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=last if resume else None,
+                        weights_only=True)
+        except NonFiniteLossError as exc:
+            kept = f"; the last good checkpoint is {last}" if last.is_file() else \
+                "; no checkpoint had been written yet"
+            raise TrainingDivergedError(f"{exc}{kept}") from None
     best_ckpt = trainer.checkpoint_callback.best_model_path
     best_score = trainer.checkpoint_callback.best_model_score
     model_path = run_dir / "model.safetensors"
