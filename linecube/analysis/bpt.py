@@ -37,6 +37,7 @@ from linecube.demarcation import (
     kewley06_sii,
 )
 from linecube.errors import CompatibilityError
+from linecube.progress import progress_bar
 from linecube.store.store import Store
 
 BPT_LINES = ("Hb-4862", "OIII-5008", "OI-6302", "Ha-6564", "NII-6585", "SII-6718", "SII-6732")
@@ -288,8 +289,6 @@ def _classify_store(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`classify_galaxies` over the whole store, batch by batch: ``(maps (N, H, W),
     galaxy codes (N,), aperture fluxes (N, 7))``."""
-    from tqdm import tqdm
-
     from linecube.analysis.physical import physical_maps, pixel_scale
 
     lines = list(store.meta.lines)
@@ -298,7 +297,8 @@ def _classify_store(
     maps = np.empty((n, size, size), dtype=np.int8)
     codes = np.empty(n, dtype=np.int8)
     totals = np.empty((n, len(BPT_LINES)))
-    for start in tqdm(range(0, n, cfg.batch_size), disable=not progress, desc="bpt"):
+    batches = range(0, n, cfg.batch_size)
+    for start in progress_bar(len(batches), "bpt", "batch", iterable=batches, disable=not progress):
         stop = min(start + cfg.batch_size, n)
         phys = physical_maps(store, start, stop)
         maps[start:stop], codes[start:stop], totals[start:stop] = classify_galaxies(

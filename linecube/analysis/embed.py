@@ -33,6 +33,7 @@ from linecube.analysis.layout import AnalysisDir, replace_dir
 from linecube.atomic import atomic_write_bytes
 from linecube.config import StrictModel
 from linecube.errors import ConfigError
+from linecube.progress import progress_bar
 from linecube.store.store import Store, StoreMeta
 
 PARTIAL = ".embed.partial"
@@ -249,11 +250,9 @@ def _open_partial_products(run: _EmbedPass) -> None:
 
 def _embed_batches(run: _EmbedPass, progress: bool) -> None:
     """Embed the galaxies from ``run.done`` on, batch by batch, recording progress after each."""
-    from tqdm import tqdm
-
     n = run.n
     sigma = psf_sigma_of(run.store, np.arange(n))
-    bar = tqdm(total=n, initial=run.done, disable=not progress, desc="embed", unit="galaxy")
+    bar = progress_bar(n, "embed", "galaxy", initial=run.done, disable=not progress)
     for start in range(run.done, n, run.cfg.batch_size):
         stop = min(start + run.cfg.batch_size, n)
         _embed_batch(run, start, stop, sigma[start:stop])

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from linecube.errors import InputFileError
+from linecube.io.readers import MAPS, file_type
+from linecube.progress import progress_bar
 from linecube.store.store import Store
 
 
@@ -57,8 +59,6 @@ def source_ews(
     Returns:
         The EWs (NaN rows where the source could not be used) and the reasons, one per failure.
     """
-    from tqdm import tqdm
-
     cat = store.catalogue
     ew = np.full((len(cat), 2), np.nan)
     problems: list[str] = []
@@ -66,10 +66,11 @@ def source_ews(
     if not needed <= set(cat.columns):
         return ew, [f"the store catalogue lacks {sorted(needed - set(cat.columns))}"]
     for i, row in enumerate(
-        tqdm(cat.itertuples(index=False), total=len(cat), desc="whan", disable=not progress)
+        progress_bar(len(cat), "whan", "galaxy", iterable=cat.itertuples(index=False),
+                     disable=not progress)
     ):
         source = str(row.source)
-        if not source.lower().endswith((".fits", ".fits.gz")):
+        if file_type(source) is not MAPS:
             problems.append(f"{row.plateifu}: source {source} is not a MAPS file")
             continue
         if not Path(source).is_file():

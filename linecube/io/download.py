@@ -32,6 +32,7 @@ from pathlib import Path
 
 from linecube import __version__
 from linecube.errors import ConfigError, InputFileError
+from linecube.progress import progress_bar
 
 SAS_DR17 = "https://data.sdss.org/sas/dr17/manga/spectro/analysis/v3_1_1/3.1.0/"
 DAPALL_NAME = "dapall-v3_1_1-3.1.0.fits"
@@ -237,15 +238,13 @@ def download(urls_and_paths: Iterable[tuple[str, Path]], *, connections: int = 4
         progress: show a progress bar.
         **kwargs: passed to :func:`download_file` (retries, backoff_s, timeout_s, verify).
     """
-    from tqdm.auto import tqdm
-
     if connections < 1:
         raise ConfigError(f"connections must be at least 1, got {connections}")
     jobs = list({str(path): (url, Path(path)) for url, path in urls_and_paths}.values())
     start = time.monotonic()
     report = DownloadReport()
     with ThreadPoolExecutor(max_workers=connections) as pool, \
-            tqdm(total=len(jobs), desc="download", unit="file", disable=not progress) as bar:
+            progress_bar(len(jobs), "download", "file", disable=not progress) as bar:
         futures = [pool.submit(download_file, url, path, **kwargs) for url, path in jobs]
         for fut in as_completed(futures):
             report.results.append(fut.result())

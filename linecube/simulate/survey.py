@@ -35,7 +35,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from astropy.io import fits
-from tqdm import tqdm
 
 from linecube import __version__
 from linecube.atomic import (
@@ -51,6 +50,7 @@ from linecube.io.galaxy import Galaxy
 from linecube.io.maps_writer import maps_filename, write_maps
 from linecube.io.mmu import write_mmu
 from linecube.lines import DR15_LINES
+from linecube.progress import progress_bar
 from linecube.simulate.config import SimulationConfig
 from linecube.simulate.emission import IDX, NAMES, apply_ties
 from linecube.simulate.galaxy import (
@@ -174,7 +174,7 @@ def simulate_survey(out: str | Path, n: int, seed: int = 0, *,
     tasks = _tasks(todo, seed, config, format)
     job = {"seed": seed, "config": config.model_dump(mode="json"), "out": str(out),
            "full": full, "format": format, "spaxel_classes": spaxel_classes}
-    bar = _progress_bar(len(todo), progress)
+    bar = progress_bar(len(todo), "simulate", "obs", disable=not progress)
     try:
         for batch in _run(tasks, job, workers):
             for rec in batch:
@@ -222,10 +222,6 @@ def _run(tasks: list[list[ObservationPlan]], job: dict, workers: int) -> Iterato
     chunk = max(1, min(8, len(tasks) // (4 * workers)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         yield from pool.map(_work, tasks, [job] * len(tasks), chunksize=chunk)
-
-
-def _progress_bar(total: int, enabled: bool) -> tqdm:
-    return tqdm(total=total, disable=not enabled, unit="obs", desc="simulate")
 
 
 def _work(task: list[ObservationPlan], job: dict) -> list[dict]:

@@ -38,6 +38,7 @@ from linecube.io.checks import InputChecks, file_name_plateifu
 from linecube.io.maps import check_regular_file, read_hdus
 from linecube.io.readers import MAPS, accepted_types, file_type
 from linecube.preprocess.config import PreprocessConfig
+from linecube.progress import progress_bar
 from linecube.store.store import ARRAYS, REJECTION_COLUMNS, Store, StoreMeta
 
 
@@ -433,8 +434,6 @@ def _ingest(store: Store, files: list[str], missing: list[tuple[str, str, str]],
             cfg: PreprocessConfig, prepare: Callable, start: float, *, scheduler: Any,
             workers: int | None, progress: bool, processes: bool, batch_size: int,
             commit_interval_s: float, max_in_flight: int | None) -> IngestReport:
-    from tqdm.auto import tqdm
-
     store.discard_uncommitted()
     report = IngestReport(store=store.path, files=len(files) + len(missing))
     writer = _Writer(store, report, batch_size, commit_interval_s)
@@ -445,8 +444,8 @@ def _ingest(store: Store, files: list[str], missing: list[tuple[str, str, str]],
     todo = [path for path in files if path not in unchanged]
     report.skipped += len(unchanged)
     writer.decided |= unchanged
-    bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="ingest", unit="file",
-               disable=not progress)
+    bar = progress_bar(len(files), "ingest", "file", initial=len(files) - len(todo),
+                       disable=not progress)
     try:
         if todo:
             with dask_client(scheduler, workers, processes) as client:

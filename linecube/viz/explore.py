@@ -34,6 +34,7 @@ from linecube import __version__
 from linecube.analysis.similar import NeighbourIndex
 from linecube.errors import ConfigError, InputFileError
 from linecube.outdir import claim_output_dir
+from linecube.progress import progress_bar
 from linecube.viz.figures import (
     BPT_COLOURS,
     MASKED_COLOUR,
@@ -214,13 +215,11 @@ def panel_image(maps: GalaxyMaps, lim: dict | None = None) -> Image.Image:
 def _write_images(results: AnalysisResults, out: Path, thumb_size: int, thumb_index: int,
                   panel_size: int) -> list[str]:
     """Write ``galaxies/ROW.png`` and the thumbnail sheets; returns the sheet paths."""
-    from tqdm import tqdm
-
     n = len(results)
     per_sheet = SHEET_COLS * SHEET_COLS
     sheet_names = []
     sheet = None
-    with tqdm(total=n, desc="explorer images", unit="galaxy", disable=n < 500) as bar:
+    with progress_bar(n, "explorer images", "galaxy", disable=n < 500) as bar:
         for start in range(0, n, BLOCK):
             for row, maps in enumerate(results.galaxies(start, min(start + BLOCK, n)), start):
                 lim = map_limits(maps)
