@@ -8,12 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from linecube.models.autoencoder import (
-    ConvLSTMAutoencoder,
-    ConvLSTMVAE,
-    ModelOutput,
-    kl_divergence,
-)
+from linecube.models.autoencoder import ConvLSTMAutoencoder, ConvLSTMVAE, ModelOutput, kl_divergence
 from linecube.models.baseline import Conv2dAutoencoder
 from linecube.models.config import ModelConfig
 from linecube.models.convlstm import ConvLSTM, ConvLSTMCell

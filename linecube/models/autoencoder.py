@@ -21,8 +21,8 @@ from linecube.models.conv import Conv2d
 from linecube.models.convlstm import ConvLSTM, per_step
 
 __all__ = [
-    "ConvLSTMAutoencoder", "ConvLSTMVAE", "LatentHead", "LatentMap", "ModelOutput",
-    "kl_divergence",
+    "AutoencoderBase", "ConvLSTMAutoencoder", "ConvLSTMVAE", "LatentHead", "LatentMap",
+    "ModelOutput", "kl_divergence",
 ]
 
 
@@ -118,7 +118,68 @@ def model_input(model: nn.Module, x: Tensor, weight: Tensor) -> Tensor:
     return x.unsqueeze(2)
 
 
-class ConvLSTMAutoencoder(nn.Module):
+class AutoencoderBase(nn.Module):
+    """What every linecube model shares: its input shape, the latent between encoder and
+    decoder, and ``forward`` as encode, sample (VAE) and decode.
+
+    Subclasses define ``encode(x) -> (mu, logvar or None)`` and ``decode(z) -> recon``, and
+    build the latent with :meth:`build_latent`.
+
+    Args:
+        cfg: architecture.
+        n_lines: number of lines L.
+        size: map size H = W.
+
+    Attributes:
+        in_channels: C of the input (B, L, C, H, W): 2 with ``cfg.mask_channel``, else 1.
+        lowest_size: map size at the lowest level (``cfg.check_size(size)``).
+
+    Raises:
+        ConfigError: ``size`` does not fit the down-sampling of ``cfg``.
+    """
+
+    variational = False
+
+    def __init__(self, cfg: ModelConfig, n_lines: int, size: int):
+        super().__init__()
+        self.lowest_size = cfg.check_size(size)
+        self.cfg, self.n_lines, self.size = cfg, n_lines, size
+        self.in_channels = 2 if cfg.mask_channel else 1
+
+    def build_latent(self, channels: int) -> int:
+        """Add the latent head (from ``channels`` encoder features) and the latent map.
+
+        Returns:
+            The latent map's channels: the encoder's ``channels`` for a spatial latent without
+            ``latent_dim`` (the final state is the latent), else the first decoder level's.
+        """
+        cfg, low = self.cfg, self.lowest_size
+        self.latent_head = LatentHead(cfg, channels, low, self.variational)
+        first = cfg.decoder_channels[0]
+        map_channels = channels if cfg.latent == "spatial" and cfg.latent_dim is None else first
+        self.latent_map = LatentMap(cfg, map_channels, low)
+        return map_channels
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise ValueError unless x is (B, n_lines, in_channels, size, size)."""
+        expected = (self.n_lines, self.in_channels, self.size, self.size)
+        if x.dim() != 5 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"model input: expected (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+
+    def reparameterise(self, mu: Tensor, logvar: Tensor | None) -> Tensor:
+        """z = mu + eps * exp(logvar / 2) in training mode (VAE), else mu."""
+        if logvar is None or not self.training:
+            return mu
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        """x (B, L, C, H, W) -> :class:`ModelOutput` (logvar None for autoencoders)."""
+        mu, logvar = self.encode(x)
+        return ModelOutput(self.decode(self.reparameterise(mu, logvar)), mu, logvar)
+
+
+class ConvLSTMAutoencoder(AutoencoderBase):
     """ConvLSTM autoencoder over (B, L, C, H, W), C = 1 (+1 with ``mask_channel``).
 
     Args:
@@ -127,13 +188,8 @@ class ConvLSTMAutoencoder(nn.Module):
         size: map size H = W.
     """
 
-    variational = False
-
     def __init__(self, cfg: ModelConfig, n_lines: int, size: int):
-        super().__init__()
-        low = cfg.check_size(size)
-        self.cfg, self.n_lines, self.size = cfg, n_lines, size
-        self.in_channels = 2 if cfg.mask_channel else 1
+        super().__init__(cfg, n_lines, size)
         self.stem = (
             nn.Sequential(Conv2d(self.in_channels, cfg.stem_channels, 3, padding=1),
                           activation(cfg.activation))
@@ -150,15 +206,12 @@ class ConvLSTMAutoencoder(nn.Module):
             channels = layer.out_channels
         if cfg.latent_source == "hidden_cell":
             channels *= 2
-        self.latent_head = LatentHead(cfg, channels, low, self.variational)
-
+        map_channels = self.build_latent(channels)
         dec = cfg.decoder_channels
-        map_channels = channels if cfg.latent == "spatial" and cfg.latent_dim is None else dec[0]
         if cfg.decoder_input == "state" and map_channels != dec[0]:
             raise ConfigError(
                 f"model: decoder_input = 'state' needs a latent map of {dec[0]} channels (the "
                 f"first decoder layer), the final encoder state has {map_channels}; set latent_dim")
-        self.latent_map = LatentMap(cfg, map_channels, low)
         self.decoder = nn.ModuleList()
         channels = 0 if cfg.decoder_input == "state" else map_channels
         for j, hidden in enumerate(dec):
@@ -168,13 +221,6 @@ class ConvLSTMAutoencoder(nn.Module):
                 fuse_gates=cfg.fuse_gates))
             channels = hidden
         self.head = Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
-
-    def check_input(self, x: Tensor) -> None:
-        """Raise ValueError unless x is (B, n_lines, in_channels, size, size)."""
-        expected = (self.n_lines, self.in_channels, self.size, self.size)
-        if x.dim() != 5 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"model input: expected (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x (B, L, C, H, W) -> (mu, logvar or None); see :class:`ModelOutput` for shapes."""
@@ -201,17 +247,6 @@ class ConvLSTMAutoencoder(nn.Module):
                 seq = per_step(lambda s: resample(self.cfg, s, up=True), seq)
             seq, _ = layer(seq)
         return per_step(self.head, seq).contiguous()
-
-    def reparameterise(self, mu: Tensor, logvar: Tensor | None) -> Tensor:
-        """z = mu + eps * exp(logvar / 2) in training mode (VAE), else mu."""
-        if logvar is None or not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        """x (B, L, C, H, W) -> :class:`ModelOutput`."""
-        mu, logvar = self.encode(x)
-        return ModelOutput(self.decode(self.reparameterise(mu, logvar)), mu, logvar)
 
 
 class ConvLSTMVAE(ConvLSTMAutoencoder):

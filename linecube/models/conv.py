@@ -1,11 +1,12 @@
 """2-D convolution whose bias gradient, on CPU in float32, is a separate reduction.
 
-oneDNN's float32 weight gradient of a channels-last convolution runs much slower when it also
-computes the bias gradient: for the batched input convolutions of the reference workload
-(152 images of 64x64) it took 141 / 162 ms against 121 / 144 ms for the weight gradient alone
-plus ``grad.sum((0, 2, 3))``, and a 1-channel input 47 ms against 27 ms. In bf16 the fused bias
-gradient is the faster one (the separate sum of a bf16 gradient is memory-bound), and elsewhere
-(GPU, float64, no autograd) :func:`torch.nn.functional.conv2d` runs unchanged.
+Asked for the weight and bias gradients of a channels-last float32 convolution together,
+oneDNN computes them more slowly than the weight gradient alone followed by a separate
+``grad.sum((0, 2, 3))``, so :func:`conv2d` asks for the weight gradient only and sums the bias
+gradient itself. In bf16 the fused bias gradient is the faster one (the separate sum of a bf16
+gradient is memory-bound), and elsewhere (GPU, float64, no autograd)
+:func:`torch.nn.functional.conv2d` runs unchanged. The measurements behind this are in
+``BENCHMARKS.md``, "ConvLSTM kernels: design measurements".
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ import torch
 
 from linecube.errors import ConfigError
 from linecube.models import (
+    Conv2dAutoencoder,
     ConvLSTMAutoencoder,
     ConvLSTMVAE,
     ModelConfig,
@@ -12,6 +13,7 @@ from linecube.models import (
     build_model,
     kl_divergence,
 )
+from linecube.models.autoencoder import AutoencoderBase
 
 REFERENCE = dict(stem_channels=0, hidden=[32, 16], kernel_size=3, downsample=None,
                  latent="spatial", latent_dim=None, head_kernel=1)
@@ -117,6 +119,29 @@ def test_wrong_input_shape_is_named():
     model = build_model(ModelConfig(hidden=[4]), n_lines=3, size=8)
     with pytest.raises(ValueError, match=r"expected \(B, 3, 1, 8, 8\), got \(2, 4, 1, 8, 8\)"):
         model(torch.randn(2, 4, 1, 8, 8))
+
+
+@pytest.mark.parametrize(("kind", "latent"), [
+    (kind, latent) for kind in ("ae", "vae", "conv2d")
+    for latent in ("vector", "spatial map", "spatial state")
+    if (kind, latent) != ("vae", "spatial state")  # a vae needs latent_dim
+])
+def test_every_model_builds_its_latent_through_the_shared_base(kind, latent):
+    """Latent map channels: the encoder's own for a spatial latent without latent_dim, else the
+    first decoder level's; the size and input checks are the same for every kind."""
+    options = {"vector": dict(latent="vector", latent_dim=5),
+               "spatial map": dict(latent="spatial", latent_dim=5),
+               "spatial state": dict(latent="spatial", latent_dim=None)}[latent]
+    cfg = ModelConfig(kind=kind, hidden=[4, 6], decoder_hidden=[7, 3], stem_channels=0,
+                      **options)
+    model = build_model(cfg, n_lines=3, size=8)
+    assert isinstance(model, AutoencoderBase)
+    assert isinstance(model, Conv2dAutoencoder) == (kind == "conv2d")
+    assert model.lowest_size == 4 and model.in_channels == 1
+    assert model.latent_map.shape == (6 if latent == "spatial state" else 7, 4, 4)
+    assert (model.latent_head.logvar is not None) == (kind == "vae")
+    with pytest.raises(ValueError, match=r"expected \(B, 3, 1, 8, 8\), got \(2, 3, 2, 8, 8\)"):
+        model(torch.randn(2, 3, 2, 8, 8))
 
 
 def test_few_adam_steps_reduce_reconstruction_error():

@@ -13,7 +13,13 @@ import torch
 
 from linecube.errors import NumericsError
 from linecube.models import build_model, numerics
-from linecube.models.convlstm import fused_pointwise, fused_step, lstm_pointwise, lstm_step
+from linecube.models.gates import (
+    GateInputs,
+    fused_pointwise,
+    fused_step,
+    lstm_pointwise,
+    lstm_step,
+)
 from linecube.models.numerics import (
     ConvShape,
     check_bf16_convolutions,
@@ -79,7 +85,7 @@ def _gate_reference(gates, c, x_gates, dh, dc):
     """Outputs (h, c) and the gradients of (gates, c, x_gates) in float64 from the same values."""
     leaves = [None if t is None else t.detach().double().requires_grad_() for t in
               (gates, c, x_gates)]
-    h, c_new = lstm_pointwise(leaves[0], leaves[1], None, None, None, leaves[2])
+    h, c_new = lstm_pointwise(GateInputs(leaves[0], leaves[1], x_gates=leaves[2]))
     torch.autograd.backward((h, c_new), (dh.double(), dc.double()))
     return (h, c_new), [None if t is None else t.grad for t in leaves]
 
@@ -97,7 +103,8 @@ def test_preset_gate_kernels_agree_with_float64(fuse, dtype, x_gates):
     (ref_h, ref_c), ref_grads = _gate_reference(gates, c, xg, dh, dc)
     pointwise, step = (fused_pointwise, fused_step) if fuse else (lstm_pointwise, lstm_step)
 
-    h, c_new = pointwise(gates, c, None, None, None, xg)
+    inputs = GateInputs(gates, c, x_gates=xg)
+    h, c_new = pointwise(inputs)
     torch.autograd.backward((h, c_new), (dh, dc))
     assert h.dtype == dtype and c_new.dtype == torch.float32
     errors = {"h": (relative_error(h, ref_h), tol_h), "c": (relative_error(c_new, ref_c), tol_c)}
@@ -108,9 +115,9 @@ def test_preset_gate_kernels_agree_with_float64(fuse, dtype, x_gates):
             errors[name] = (relative_error(leaf.grad, ref), tol_h)
 
     with torch.no_grad():
-        h, c_new = pointwise(gates, c, None, None, None, xg)
+        h, c_new = pointwise(inputs)
         out = torch.empty_like(h)
-        c_step = step(out, gates, c, None, None, None, xg)
+        c_step = step(out, inputs)
     errors |= {"inference h": (relative_error(h, ref_h), tol_h),
                "inference c": (relative_error(c_new, ref_c), tol_c),
                "step h": (relative_error(out, ref_h), tol_h),
