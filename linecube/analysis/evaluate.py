@@ -66,8 +66,7 @@ class EvaluateConfig(StrictModel):
     purity_k: int = Field(10, ge=0, description="neighbours for the BPT purity (0: skip)")
     pca_components: int | None = Field(
         None, description="components of the PCA baseline (default: the latent dimension)")
-    add_columns: bool = Field(
-        False, description="also write the baseline scores into the catalogue")
+    add_columns: bool = Field(False, description="also write the baseline scores into the catalogue")
     sample: Literal["auto", "out_of_sample", "all"] = Field(
         "auto", description="galaxies evaluated: out_of_sample (those the network did not "
         "train on: split holdout or unseen), all, or auto (the first when the catalogue has "
@@ -156,7 +155,7 @@ def comparison_scores(
         if not other.is_file():
             raise InputFileError(
                 path,
-                f"--compare {entry!r} is neither a baseline "
+                f"compare entry {entry!r} is neither a baseline "
                 f"({', '.join(BASELINES)}) nor an analysis directory or catalogue",
             )
         theirs = read_table(other)

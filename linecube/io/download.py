@@ -293,5 +293,5 @@ def select_plateifus(dapall: str | Path, where: Iterable[str] = (),
         try:
             table = table.query(expr)
         except Exception as exc:  # pandas raises many types for a bad expression
-            raise ConfigError(f"--where {expr!r}: cannot filter {dapall}: {exc}") from None
+            raise ConfigError(f"where {expr!r}: cannot filter {dapall}: {exc}") from None
     return [str(p) for p in table["PLATEIFU"]]

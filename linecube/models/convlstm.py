@@ -85,14 +85,8 @@ class ConvLSTMCell(nn.Module):
         size: (H, W), required with peepholes.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        kernel_size: int = 3,
-        peephole: bool = False,
-        size: tuple[int, int] | None = None,
-    ):
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3,
+                 peephole: bool = False, size: tuple[int, int] | None = None):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")

@@ -168,4 +168,4 @@ def check_bf16_convolutions(model: nn.Module) -> None:
         raise NumericsError(
             f"PyTorch {torch.__version__} computes bf16 convolutions wrongly on this CPU "
             f"({cpu_description()}): {'; '.join(failures)}. Train in float32 instead: "
-            "set trainer.precision = \"32\" (on the command line: -o trainer.precision=32)")
+            "set trainer.precision = \"32\"")

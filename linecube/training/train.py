@@ -419,8 +419,8 @@ def train(store: str | Path, config: TrainConfig | None, out: str | Path, resume
         if config is None:
             raise ConfigError("a config is needed to start a run")
         if (run_dir / "config.json").exists() or last.exists():
-            raise InputFileError(run_dir, "already holds a training run; continue it with "
-                                 "--resume or choose another output directory")
+            raise InputFileError(run_dir, "already holds a training run; resume it or choose "
+                                 "another output directory")
         claim_output_dir(run_dir, "run")
     L.seed_everything(config.trainer.seed, workers=False, verbose=False)
     d = config.data

@@ -279,7 +279,7 @@ def read_labels(catalogue: pd.DataFrame, path: str | Path,
     if not wanted:
         raise InputFileError(path, "no label column given and none recognised "
                              f"({', '.join(DEFAULT_LABEL_COLUMNS)}); name them with "
-                             f"--label-columns; the columns are: {', '.join(map(str, table.columns))}")
+                             f"label_columns; the columns are: {', '.join(map(str, table.columns))}")
     if kind not in catalogue.columns:
         raise InputFileError(path, f"the table matches on {kind} but the catalogue has no "
                              f"{kind} column")

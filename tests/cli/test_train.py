@@ -80,6 +80,6 @@ def test_bf16_training_on_a_cpu_with_wrong_bf16_convolutions_stops_with_one_line
     assert main(args) == 2
     error = capsys.readouterr().err.splitlines()[-1]  # after Lightning's log lines
     assert error.startswith(f"linecube train: error: PyTorch {torch.__version__} computes bf16")
-    assert "flags: " in error and error.endswith("-o trainer.precision=32)")
+    assert "flags: " in error and error.endswith('Train in float32 instead: set trainer.precision = "32"')
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert main(args + ["-o", "trainer.precision=32"]) == 0
