@@ -4,12 +4,14 @@ On a terminal (or in a Jupyter notebook) :func:`progress_bar` is an ordinary tqd
 stderr is not a terminal (a log file, CI, ``nohup``), a bar redrawn in place would leave
 hundreds of lines or carriage-return updates behind, so a :class:`LineProgress` writes
 newline-terminated lines instead: one when it starts, one each time progress passes another
-:data:`STEP_PERCENT` per cent, one on the first update after :data:`HEARTBEAT_S` seconds
-without a line (so that a slow stage shows it is alive) and one when it closes, e.g.::
+:data:`STEP_PERCENT` per cent (but not within :data:`MIN_INTERVAL_S` seconds of the last
+line), one on the first update after :data:`HEARTBEAT_S` seconds without a line (so that a
+slow stage shows it is alive) and one when it closes, e.g.::
 
     ingest: 45% (450/1000 file), 0:01:23 elapsed, about 0:01:41 left
 
-A bar with a known total thus writes about 22 lines, however many updates it gets.
+A bar with a known total thus writes at most about 22 lines however many updates it gets, and
+a stage of a few seconds only its first and last.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, TextIO
 from tqdm.std import tqdm as std_tqdm
 
 STEP_PERCENT = 5
+MIN_INTERVAL_S = 10.0
 HEARTBEAT_S = 300.0
 
 
@@ -80,10 +83,12 @@ class LineProgress:
         self._last_t, self._last_n = time.monotonic(), self.n
 
     def update(self, n: float = 1) -> None:
-        """Advance by ``n``; write a line at a new step or after :data:`HEARTBEAT_S` s."""
+        """Advance by ``n``; write a line at a new step (at most one per
+        :data:`MIN_INTERVAL_S`) or after :data:`HEARTBEAT_S` s without one."""
         self.n += n
         step = self._step_of(self.n)
-        if step > self._step or time.monotonic() - self._last_t >= HEARTBEAT_S:
+        quiet = time.monotonic() - self._last_t
+        if (step > self._step and quiet >= MIN_INTERVAL_S) or quiet >= HEARTBEAT_S:
             self._step = step
             self._write()
 

@@ -7,6 +7,12 @@ from linecube import progress
 from linecube.progress import LineProgress, format_duration, is_terminal, progress_bar
 
 
+@pytest.fixture(autouse=True)
+def every_step(monkeypatch):
+    """A line at every step, however fast the updates come (the tests run in microseconds)."""
+    monkeypatch.setattr(progress, "MIN_INTERVAL_S", 0.0)
+
+
 @pytest.fixture
 def lines(capsys):
     """The newline-terminated lines written to stderr so far (stderr is not a terminal here)."""
@@ -28,6 +34,16 @@ def test_a_log_file_gets_a_line_every_few_per_cent(lines):
     assert out[0].startswith("ingest:   0% (0/1000 file)")
     assert out[-1].startswith("ingest: 100% (1000/1000 file)")
     assert "left" in out[len(out) // 2] and "left" not in out[-1]
+
+
+def test_a_fast_stage_writes_only_its_first_and_last_line(lines, monkeypatch):
+    monkeypatch.setattr(progress, "MIN_INTERVAL_S", 3600.0)
+    with progress_bar(1000, "simulate", "obs") as bar:
+        for _ in range(1000):
+            bar.update()
+    out = lines()
+    assert len(out) == 2
+    assert out[0].startswith("simulate:   0%") and out[1].startswith("simulate: 100%")
 
 
 def test_close_writes_the_final_count_once(lines):

@@ -7,8 +7,9 @@ store's stretch undone, where the DAP's noise is Gaussian), is expressed as
 
 where ``sigma_model`` is the model's own error, fitted per line on a grid of reconstructed
 level (u_hat) and noise (1 / ivar_u) bins so that E[z^2] = 1 in every bin (the mean of z^2
-clipped at 25, so that the few anomalous spaxels of the calibration galaxies cannot set it). A perfect model of a normal galaxy then gives z ~ N(0, 1)
-whatever the galaxy's brightness or S/N.
+clipped at 25, so that the few anomalous spaxels of the calibration galaxies cannot set it).
+A perfect model of a normal galaxy then gives z ~ N(0, 1) whatever the galaxy's brightness or
+S/N.
 
 The calibration is fitted on normal data the network did not train on (the validation
 galaxies of its run) and saved with the model; it is never refitted on the galaxies being
@@ -26,6 +27,12 @@ Galaxy-level statistics (see :func:`galaxy_statistics`):
 * ``peak``: mean of the ``k`` highest values of that chi-square map after smoothing with a
   Gaussian of the PSF's width, ``k`` = one PSF beam in pixels. It keeps compact anomalies
   (a nucleus covering 2 % of the map) that the mean dilutes.
+* ``contrast``: how far that peak stands above the galaxy's own smoothed map,
+  log(1 + peak+) - log(1 + median+ + MAD) over the galaxy's valid pixels (x+ = max(x, 0)).
+  A large, well-resolved normal galaxy whose structure the model smooths has an excess
+  everywhere and a modest contrast; a nucleus or a region unlike the rest of its galaxy has a
+  high one. A galaxy anomalous all over (a compact starburst filling its map) has a low one:
+  ``mean`` finds those.
 """
 
 from __future__ import annotations
@@ -173,6 +180,9 @@ def beam_pixels(sigma: float) -> int:
     return max(1, int(round(2.0 * math.pi * sigma * sigma)))
 
 
+GALAXY_STATISTICS = ("peak", "mean", "contrast")  # galaxy-level pooled statistics
+
+
 def galaxy_statistics(
     z: np.ndarray, sigma: np.ndarray, untied: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -184,7 +194,8 @@ def galaxy_statistics(
         untied: (L,) bool, lines that enter the chi-square map.
 
     Returns:
-        ``(stats, per_line, anomaly_map)``: ``stats`` maps ``mean`` and ``peak`` to (B,);
+        ``(stats, per_line, anomaly_map)``: ``stats`` maps each of ``GALAXY_STATISTICS``
+        (``peak``, ``mean``, ``contrast``) to (B,);
         ``per_line`` is (B, L) mean z^2 per line; ``anomaly_map`` is (B, H, W), the smoothed
         chi-square map (NaN outside the valid spaxels).
     """
@@ -193,15 +204,23 @@ def galaxy_statistics(
         per_line = np.nanmean(z**2, axis=(2, 3))
     chi = chi2_map(z, untied)
     smoothed = np.stack([smooth_map(c, s) for c, s in zip(chi, sigma, strict=True)])
-    mean = np.full(len(z), np.nan)
-    peak = np.full(len(z), np.nan)
+    stats = {name: np.full(len(z), np.nan) for name in GALAXY_STATISTICS}
     for i, (c, s) in enumerate(zip(smoothed, sigma, strict=True)):
         values = c[np.isfinite(c)]
         if values.size:
-            mean[i] = float(np.nanmean(chi[i]))
+            stats["mean"][i] = float(np.nanmean(chi[i]))
             k = min(beam_pixels(float(s)), values.size)
-            peak[i] = float(np.partition(values, values.size - k)[-k:].mean())
-    return {"mean": mean, "peak": peak}, per_line, smoothed
+            stats["peak"][i] = float(np.partition(values, values.size - k)[-k:].mean())
+            stats["contrast"][i] = peak_contrast(stats["peak"][i], values)
+    return stats, per_line, smoothed
+
+
+def peak_contrast(peak: float, values: np.ndarray) -> float:
+    """log(1 + peak+) - log(1 + median+ + MAD) of a galaxy's smoothed chi-square ``values``
+    (1-D, its valid pixels): the peak against the galaxy's own typical excess."""
+    median = float(np.median(values))
+    mad = 1.4826 * float(np.median(np.abs(values - median)))
+    return math.log1p(max(peak, 0.0)) - math.log1p(max(median, 0.0) + mad)
 
 
 MIN_TREND_GALAXIES = 20  # fewer calibration galaxies: no trend, a plain median and MAD

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import Field
 
 from linecube.analysis.calibrate import (
+    GALAXY_STATISTICS,
     ResidualCalibration,
     batch_scores,
     fit_calibration,
@@ -147,7 +148,7 @@ class _EmbedPass:
     stamp: dict[str, Any]  # settings an interrupted pass must share to be resumed
     done: int  # galaxies embedded by an interrupted pass (0: a fresh start)
     calibration: ResidualCalibration | None = None
-    sums: Any = None  # zarr group: line_sum, line_weight (N, L); stats (N, 2 + L)
+    sums: Any = None  # zarr group: line_sum, line_weight (N, L); stats (N, S + L)
     groups: dict[str, Any] = field(default_factory=dict)  # product name -> zarr group
 
     @property
@@ -235,7 +236,8 @@ def _open_partial_products(run: _EmbedPass) -> None:
     if "line_sum" not in run.sums:
         run.sums.create_array("line_sum", shape=(n, n_lines), dtype="f8", fill_value=0.0)
         run.sums.create_array("line_weight", shape=(n, n_lines), dtype="f8", fill_value=0.0)
-        run.sums.create_array("stats", shape=(n, 2 + n_lines), dtype="f8", fill_value=np.nan)
+        run.sums.create_array("stats", shape=(n, len(GALAXY_STATISTICS) + n_lines), dtype="f8",
+                          fill_value=np.nan)
     products = ("latents.zarr", "spaxel_error.zarr", "anomaly_maps.zarr") + (
         ("recon.zarr",) if run.cfg.save_recon else ()
     )
@@ -293,7 +295,7 @@ def _embed_batch(run: _EmbedPass, start: int, stop: int, sigma: np.ndarray) -> N
     run.sums["line_sum"][start:stop] = (err * weight).sum(axis=(2, 3))
     run.sums["line_weight"][start:stop] = weight.sum(axis=(2, 3))
     run.sums["stats"][start:stop] = np.column_stack(
-        [stats["peak"], stats["mean"]] + [stats[f"line_{name}"] for name in run.lines]
+        [stats[name] for name in GALAXY_STATISTICS] + [stats[f"line_{name}"] for name in run.lines]
     )
 
 
@@ -336,24 +338,23 @@ def embed_columns(
         split: (N,) each galaxy's role in the model's training run.
         line_sum: (N, L) weighted sum of the per-spaxel error of each line.
         line_weight: (N, L) sum of the spaxel weights of each line.
-        stats: (N, 2 + L) calibrated residual scores: peak, mean, then one per line.
+        stats: (N, S + L) calibrated residual scores: the S ``GALAXY_STATISTICS``, then one
+            per line.
         lines: the L line names.
 
     Returns:
-        ``split``, ``score_resid_peak``, ``score_resid_mean``, ``score_recon`` (weighted mean
-        error over all lines), ``score_line_<line>`` and ``score_recon_<line>``; NaN where a
+        ``split``, ``score_resid_<statistic>`` (peak, mean, contrast), ``score_recon``
+        (weighted mean error over all lines), ``score_line_<line>`` and ``score_recon_<line>``; NaN where a
         galaxy has no weight.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         per_line = line_sum / line_weight
         total = line_sum.sum(axis=1) / line_weight.sum(axis=1)
-    columns = {
-        "split": split,
-        "score_resid_peak": stats[:, 0],
-        "score_resid_mean": stats[:, 1],
-        "score_recon": total,
-    }
-    columns.update({f"score_line_{name}": stats[:, 2 + i] for i, name in enumerate(lines)})
+    n_stats = len(GALAXY_STATISTICS)
+    columns = {"split": split}
+    columns.update({f"score_resid_{name}": stats[:, i] for i, name in enumerate(GALAXY_STATISTICS)})
+    columns["score_recon"] = total
+    columns.update({f"score_line_{name}": stats[:, n_stats + i] for i, name in enumerate(lines)})
     columns.update({f"score_recon_{name}": per_line[:, i] for i, name in enumerate(lines)})
     return columns
 

@@ -8,6 +8,7 @@ from linecube.analysis.calibrate import (
     fit_model_variance,
     galaxy_covariates,
     galaxy_statistics,
+    peak_contrast,
     read_calibration,
     residual_z,
     robust_reference,
@@ -82,15 +83,18 @@ def test_the_same_galaxies_score_the_same_at_every_noise_level():
     """The S/N test: only the noise changes; the calibrated scores' expectation does not."""
     rng = np.random.default_rng(1)
     cal = _calibrate(rng)
-    z2, peaks, l1 = [], [], []
+    z2, peaks, contrasts, l1 = [], [], [], []
     for noise in (0.005, 0.02, 0.08, 0.3):
         data = _observe(np.random.default_rng(2), noise, 60)  # the same truth every time
         z = residual_z(data["x"], data["recon"], data["ivar"], data["weight"], cal)
         z2.append(np.mean(z[:, cal.untied] ** 2))
-        peaks.append(_standardised(data, cal)["peak"].mean())
+        standardised = _standardised(data, cal)
+        peaks.append(standardised["peak"].mean())
+        contrasts.append(standardised["contrast"].mean())
         l1.append(np.abs(data["x"] - data["recon"]).mean())
     assert np.allclose(z2, 1.0, atol=0.1)  # E[z^2] = 1 at every S/N level
     assert np.ptp(peaks) < 1.0  # in units of the calibration galaxies' spread
+    assert np.ptp(contrasts) < 1.0
     assert l1[-1] > 5 * l1[0]  # the uncalibrated error grows with the noise
 
 
@@ -104,6 +108,25 @@ def test_a_compact_anomaly_stands_out_in_the_peak_not_in_the_mean():
     assert stats["peak"][0] / np.abs(stats["peak"][1:]).max() > stats["mean"][0] / np.abs(
         stats["mean"][1:]
     ).max()
+
+
+def test_peak_contrast_by_hand():
+    values = np.array([0.0, 1.0, 1.0, 2.0, 9.0])  # median 1, MAD 1.4826 * 1
+    assert peak_contrast(9.0, values) == pytest.approx(np.log(10.0) - np.log(2.0 + 1.4826))
+    # a map with no excess anywhere: the contrast is the peak's own log excess
+    assert peak_contrast(3.0, np.array([-1.0, -1.0, -1.0])) == pytest.approx(np.log(4.0))
+
+
+def test_an_excess_all_over_the_galaxy_has_a_high_peak_but_a_low_contrast():
+    """A galaxy whose structure the model misses everywhere vs a nucleus unlike its disk."""
+    rng = np.random.default_rng(8)
+    cal = _calibrate(rng)
+    data = _observe(np.random.default_rng(9), 0.02, 2)
+    data["x"][0, 2] += rng.normal(0, 0.2, (SIZE, SIZE))  # model error 7x larger all over
+    data["x"][1, 2, 5:7, 5:7] += 0.3  # a nucleus of 4 spaxels
+    stats = _stats(data, cal)
+    assert stats["peak"][0] > stats["peak"][1]
+    assert stats["contrast"][1] > stats["contrast"][0]
 
 
 def test_tied_lines_do_not_enter_the_chi_square_map():

@@ -150,12 +150,13 @@ def test_embed_columns_weighted_means_and_calibrated_stats():
     split = np.array(["train", "val"], dtype=object)
     line_sum = np.array([[2.0, 6.0], [0.0, 0.0]])
     line_weight = np.array([[1.0, 3.0], [0.0, 0.0]])  # galaxy 1 has no valid spaxel
-    stats = np.array([[5.0, 1.0, 0.5, -0.5], [np.nan, np.nan, np.nan, np.nan]])
+    stats = np.array([[5.0, 1.0, 2.0, 0.5, -0.5], [np.nan] * 5])  # peak, mean, contrast, a, b
     cols = embed_columns(split, line_sum, line_weight, stats, ["a", "b"])
     assert list(cols) == [
-        "split", "score_resid_peak", "score_resid_mean", "score_recon",
+        "split", "score_resid_peak", "score_resid_mean", "score_resid_contrast", "score_recon",
         "score_line_a", "score_line_b", "score_recon_a", "score_recon_b",
     ]
+    np.testing.assert_allclose(cols["score_resid_contrast"], [2.0, np.nan])
     np.testing.assert_allclose(cols["score_recon"], [2.0, np.nan])  # (2 + 6) / (1 + 3)
     np.testing.assert_allclose(cols["score_recon_b"], [2.0, np.nan])
     np.testing.assert_allclose(cols["score_resid_peak"], [5.0, np.nan])
