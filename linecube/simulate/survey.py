@@ -43,7 +43,7 @@ from linecube.atomic import (
     atomic_write_parquet,
     json_default,
 )
-from linecube.bits import DAPPIXMASK
+from linecube.bits import bit_value
 from linecube.errors import ConfigError
 from linecube.io.dapall import write_dapall
 from linecube.io.galaxy import Galaxy
@@ -366,7 +366,7 @@ def _write_mmu_tile(out: Path, observations: list[SimulatedObservation]) -> None
             m = obs.maps
             mask = m["EMLINE_GFLUX_MASK"]
             n = mask.shape[-1]
-            good = ((mask & DAPPIXMASK["DONOTUSE"]) == 0) & (m["EMLINE_GFLUX_IVAR"] > 0)
+            good = ((mask & bit_value(["DONOTUSE"])) == 0) & (m["EMLINE_GFLUX_IVAR"] > 0)
             p = obs.params
             yield Galaxy(obs.plan.plateifu, obs.plan.mangaid, NAMES, m["EMLINE_GFLUX"],
                          m["EMLINE_GFLUX_IVAR"], mask, good, (n // 2, n // 2),
