@@ -243,7 +243,8 @@ def noise_dependence(
         normal: the classes to look inside.
 
     Returns:
-        One row per class and score: ``n`` and ``spearman_<covariate>`` for each covariate.
+        One row per class and score: ``n`` and ``spearman_<covariate>`` for each covariate
+        (NaN where the score or the covariate is constant inside the class).
     """
     from scipy.stats import spearmanr
 
@@ -257,8 +258,9 @@ def noise_dependence(
             row = {"class": name, "score": col, "n": int(np.isfinite(value).sum())}
             for key, cov in covariates.items():
                 ok = np.isfinite(value) & np.isfinite(cov[sel])
-                row[f"spearman_{key}"] = (spearmanr(value[ok], cov[sel][ok]).statistic
-                                          if ok.sum() > 2 else np.nan)
+                x, y = value[ok], cov[sel][ok]
+                varies = ok.sum() > 2 and np.ptp(x) > 0 and np.ptp(y) > 0  # else undefined
+                row[f"spearman_{key}"] = spearmanr(x, y).statistic if varies else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -228,3 +228,5 @@ def test_noise_dependence_inside_each_normal_class():
     assert row["n"] == 5
     assert row["spearman_coverage"] == pytest.approx(0.9)
     assert row["spearman_noise_floor"] == pytest.approx(-0.9)
+    constant = noise_dependence(scores, {"coverage": np.full(8, 7.0)}, classes, ["star_forming"])
+    assert np.isnan(constant["spearman_coverage"].iloc[0])
