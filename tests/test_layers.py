@@ -1,5 +1,5 @@
-"""The package's imports run one way down its layers, and no modules import each other in a loop
-(docs/how-it-fits-together.md, "The package layout")."""
+"""The package's structure: imports run one way down its layers, no modules import each other
+in a loop (docs/how-it-fits-together.md, "The package layout"), and functions stay short."""
 
 import ast
 from pathlib import Path
@@ -84,3 +84,17 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_functions_stay_short_with_few_positional_parameters():
+    """No function over 80 lines (def to last line) or with over 8 positional parameters."""
+    long, wide = [], []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                where = f"{_module(path)}.{node.name}"
+                if node.end_lineno - node.lineno + 1 > 80:
+                    long.append(where)
+                if len(node.args.posonlyargs) + len(node.args.args) > 8:
+                    wide.append(where)
+    assert long == [] and wide == []
