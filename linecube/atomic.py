@@ -62,8 +62,9 @@ def json_default(value: Any) -> Any:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (paths and numpy values allowed)."""
-    atomic_write_bytes(path, json.dumps(obj, indent=2, default=json_default).encode())
+    """Write ``obj`` as indented JSON, ending in a newline, atomically (paths and numpy values
+    allowed)."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
 
 
 def atomic_write_fits_table(df: pd.DataFrame, path: str | Path, extname: str | None = None) -> None:

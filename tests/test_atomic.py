@@ -33,6 +33,7 @@ def test_json_records_paths_and_numpy_values_and_refuses_others(tmp_path):
     target = tmp_path / "info.json"
     atomic_write_json(target, {"store": Path("/a/b"), "n": np.int64(3), "x": np.arange(2)})
     assert json.loads(target.read_text()) == {"store": "/a/b", "n": 3, "x": [0, 1]}
+    assert target.read_text().endswith("}\n")
     with pytest.raises(TypeError, match="set"):
         atomic_write_json(tmp_path / "bad.json", {"s": {1}})
     assert not (tmp_path / "bad.json").exists()

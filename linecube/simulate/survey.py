@@ -40,6 +40,7 @@ from linecube import __version__
 from linecube.atomic import (
     atomic_write_bytes,
     atomic_write_fits_table,
+    atomic_write_json,
     atomic_write_parquet,
     json_default,
 )
@@ -300,7 +301,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
             raise ConfigError(f"{out} holds a survey simulated with other settings "
                               f"({', '.join(diff)} differ); use a new directory")
         return
-    atomic_write_bytes(path, json.dumps(manifest, indent=1).encode())
+    atomic_write_json(path, manifest)
 
 
 # ---- writers --------------------------------------------------------------------------------

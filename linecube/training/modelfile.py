@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from linecube.atomic import atomic_write_bytes
+from linecube.atomic import atomic_write_bytes, atomic_write_json
 from linecube.config import format_validation_error
 from linecube.errors import CompatibilityError, InputFileError
 from linecube.models import build_model
@@ -65,7 +65,7 @@ def save_model(path: str | Path, model: torch.nn.Module, train_config: TrainConf
     readable = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "train_config": train_config.model_dump(mode="json"),
                 "store_meta": store_meta.model_dump(mode="json")}
-    atomic_write_bytes(sidecar_path(path), (json.dumps(readable, indent=2) + "\n").encode())
+    atomic_write_json(sidecar_path(path), readable)
     return path
 
 

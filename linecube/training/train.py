@@ -50,7 +50,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from lightning_utilities.core import rank_zero
 
-from linecube.atomic import atomic_write_bytes, atomic_write_parquet
+from linecube.atomic import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from linecube.errors import ConfigError, InputFileError, LinecubeError
 from linecube.models.numerics import check_bf16_convolutions
 from linecube.outdir import claim_output_dir
@@ -165,8 +165,8 @@ class RunFiles(Callback):
     @rank_zero_only
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         dm = self.datamodule
-        write_json(self.run_dir / "config.json", self.config.model_dump(mode="json"))
-        write_json(self.run_dir / "store.json",
+        atomic_write_json(self.run_dir / "config.json", self.config.model_dump(mode="json"))
+        atomic_write_json(self.run_dir / "store.json",
                    {"path": str(dm.path.resolve()), "meta": dm.meta.model_dump(mode="json")})
         atomic_write_parquet(dm.split_table(), self.run_dir / "split.parquet")
 
@@ -302,10 +302,6 @@ def quiet_lightning(resume: bool = False) -> Iterator[None]:
             yield
     finally:
         logger.removeFilter(drop)
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
