@@ -237,10 +237,16 @@ def noise_floor_of(ivar: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return out
 
 
+def coverage_of(weight: np.ndarray) -> np.ndarray:
+    """(B,) number of spaxels with any valid line of ``weight`` (B, L, H, W); it grows with
+    the IFU size."""
+    return (weight > 0).any(axis=1).sum(axis=(1, 2)).astype(np.float64)
+
+
 def galaxy_covariates(data: dict[str, np.ndarray]) -> np.ndarray:
-    """(B, 2): log10 noise floor (:func:`noise_floor_of`, network units) and log10 number of
-    covered spaxels (any line valid) of each galaxy."""
-    covered = (data["weight"] > 0).any(axis=1).sum(axis=(1, 2)).astype(np.float64)
+    """(B, 2): log10 noise floor (:func:`noise_floor_of`, network units) and log10 coverage
+    (:func:`coverage_of`) of each galaxy."""
+    covered = coverage_of(data["weight"])
     with np.errstate(divide="ignore"):
         return np.column_stack([
             np.log10(noise_floor_of(data["ivar"], data["weight"])),

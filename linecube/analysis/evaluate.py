@@ -110,14 +110,14 @@ def evaluated_rows(catalogue: pd.DataFrame, sample: str) -> tuple[np.ndarray, st
 def noise_and_coverage(store) -> dict[str, np.ndarray]:
     """``noise_floor`` (N,): median over valid spaxels of all lines of 1 / sqrt(ivar), network
     units; ``coverage`` (N,): number of spaxels with any valid line, which grows with IFU size."""
-    from linecube.analysis.calibrate import noise_floor_of
+    from linecube.analysis.calibrate import coverage_of, noise_floor_of
 
     floor, covered = np.full(len(store), np.nan), np.zeros(len(store))
     for start in range(0, len(store), 64):
         stop = min(start + 64, len(store))
         weight = store.weight[start:stop]
         floor[start:stop] = noise_floor_of(store.ivar[start:stop], weight)
-        covered[start:stop] = (weight > 0).any(axis=1).sum(axis=(1, 2))
+        covered[start:stop] = coverage_of(weight)
     return {"noise_floor": floor, "coverage": covered}
 
 
