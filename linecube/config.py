@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,15 +41,13 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
 
 
 def format_validation_error(exc: ValidationError, source: str,
-                            overrides: Iterable[str] = (), override_source: str = "-o",
                             sources: Mapping[str, str] | None = None) -> str:
     """One line per problem: ``source: key 'a.b': message``.
 
-    A problem with a key set by one of ``overrides`` is blamed on ``override_source`` instead
-    of the file; ``sources`` maps further keys each to its own source (e.g. the option that
-    set it).
+    ``sources`` maps the keys that something other than ``source`` set (an override, a flag)
+    to what set them; a problem inside such a key is blamed on it (the longest key matching).
     """
-    blame = {**dict.fromkeys(overrides, override_source), **(sources or {})}
+    blame = dict(sources or {})
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
@@ -62,15 +60,13 @@ def format_validation_error(exc: ValidationError, source: str,
 
 
 def validate(model: type[M], data: dict[str, Any], source: str = "config",
-             overrides: Iterable[str] = (), override_source: str = "-o",
              sources: Mapping[str, str] | None = None) -> M:
     """Build ``model`` from ``data``, turning validation errors into a readable ConfigError
-    (see :func:`format_validation_error` for ``overrides`` and ``sources``)."""
+    (see :func:`format_validation_error` for ``sources``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, overrides, override_source,
-                                                  sources)) from None
+        raise ConfigError(format_validation_error(exc, source, sources)) from None
 
 
 def load_config(path: str | Path | None, model: type[M],
@@ -84,7 +80,7 @@ def load_config(path: str | Path | None, model: type[M],
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     return validate(model, data, source=str(path) if path else source,
-                    overrides=overrides or {}, override_source=source)
+                    sources=dict.fromkeys(overrides or {}, source))
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -44,8 +44,8 @@ def test_each_key_is_blamed_on_what_set_it(tmp_path):
     try:
         Demo.model_validate({"name": 1, "inner": {"size": "x"}, "other": 2})
     except ValidationError as exc:
-        text = format_validation_error(exc, "file.toml", overrides=["inner"],
-                                       sources={"inner.size": "--size", "name": "--name"})
+        text = format_validation_error(exc, "file.toml", sources={
+            "inner": "-o", "inner.size": "--size", "name": "--name"})
     assert text.splitlines() == ["--name: key 'name': Input should be a valid string",
                                  "--size: key 'inner.size': Input should be a valid integer, "
                                  "unable to parse string as an integer",

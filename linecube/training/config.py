@@ -158,4 +158,4 @@ def load_train_config(config: str | Path, overrides: dict[str, Any] | None = Non
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     return validate(TrainConfig, none_strings(TrainConfig, data), source=str(path),
-                    overrides=overrides or {}, override_source="-o")
+                    sources=dict.fromkeys(overrides or {}, "-o"))
