@@ -113,9 +113,9 @@ def embed(
             of the training store), for a store that holds no validation galaxies of the run.
 
     Returns:
-        The catalogue with ``split``; the calibrated scores ``score_resid_peak`` and
-        ``score_resid_mean`` and per line ``score_line_<line>`` (standardised on the
-        calibration galaxies, 0 = typical); and, for comparison, the uncalibrated mean error
+        The catalogue with ``split``; the calibrated scores ``score_resid_peak``,
+        ``score_resid_mean``, ``score_resid_contrast`` and per line ``score_line_<line>``
+        (standardised on the calibration galaxies, 0 = typical); and, for comparison, the uncalibrated mean error
         ``score_recon`` and ``score_recon_<line>``.
 
     Raises:
@@ -191,6 +191,7 @@ def _start_pass(
         "model": str(model_path),
         "config": cfg.model_dump(),
         "calibration": None if calibration is None else _digest(calibration.model_dump_json()),
+        "statistics": list(GALAXY_STATISTICS),  # the layout of the running ``stats`` sums
     }
     done = _resume_point(partial, stamp)
     if done == 0:
@@ -236,8 +237,8 @@ def _open_partial_products(run: _EmbedPass) -> None:
     if "line_sum" not in run.sums:
         run.sums.create_array("line_sum", shape=(n, n_lines), dtype="f8", fill_value=0.0)
         run.sums.create_array("line_weight", shape=(n, n_lines), dtype="f8", fill_value=0.0)
-        run.sums.create_array("stats", shape=(n, len(GALAXY_STATISTICS) + n_lines), dtype="f8",
-                          fill_value=np.nan)
+        run.sums.create_array("stats", shape=(n, len(GALAXY_STATISTICS) + n_lines),
+                              dtype="f8", fill_value=np.nan)
     products = ("latents.zarr", "spaxel_error.zarr", "anomaly_maps.zarr") + (
         ("recon.zarr",) if run.cfg.save_recon else ()
     )
