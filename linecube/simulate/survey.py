@@ -46,7 +46,7 @@ from linecube.atomic import (
 )
 from linecube.bits import bit_value
 from linecube.errors import ConfigError
-from linecube.io.dapall import write_dapall
+from linecube.io.dapall import DAPTYPES, write_dapall
 from linecube.io.galaxy import Galaxy
 from linecube.io.maps_writer import maps_filename, write_maps
 from linecube.io.mmu import write_mmu
@@ -65,9 +65,6 @@ from linecube.simulate.population import ObservationPlan, draw_galaxy, plan_surv
 
 Format = Literal["dr17", "dr15", "mmu"]
 FORMATS = ("dr17", "dr15", "mmu")
-DAPTYPES = {"dr17": ("SPX-MILESHC-MASTARSSP", "VOR10-MILESHC-MASTARSSP",
-                     "HYB10-MILESHC-MASTARSSP", "HYB10-MILESHC-MASTARHC2"),
-            "dr15": ("VOR10-GAU-MILESHC", "HYB10-GAU-MILESHC")}
 SIMULATED_DAPTYPE = {"dr17": "HYB10-MILESHC-MASTARSSP", "dr15": "HYB10-GAU-MILESHC",
                      "mmu": "HYB10-MILESHC-MASTARSSP"}
 DAPALL_NAME = {"dr17": "dapall-v3_1_1-3.1.0.fits", "dr15": "dapall-v2_4_3-2.2.1.fits",
