@@ -179,6 +179,26 @@ class AutoencoderBase(nn.Module):
         return ModelOutput(self.decode(self.reparameterise(mu, logvar)), mu, logvar)
 
 
+class LineHead(nn.Module):
+    """Output convolution with its own weights for every line: a grouped convolution.
+
+    Args:
+        channels: decoder channels C per step.
+        n_lines: steps L.
+        kernel: odd kernel size.
+    """
+
+    def __init__(self, channels: int, n_lines: int, kernel: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels * n_lines, n_lines, kernel, padding=kernel // 2,
+                              groups=n_lines)
+
+    def forward(self, seq: Tensor) -> Tensor:
+        """seq (B, L, C, H, W) -> (B, L, 1, H, W)."""
+        b, n, c, h, w = seq.shape
+        return self.conv(seq.reshape(b, n * c, h, w)).unsqueeze(2)
+
+
 class ConvLSTMAutoencoder(AutoencoderBase):
     """ConvLSTM autoencoder over (B, L, C, H, W), C = 1 (+1 with ``mask_channel``).
 
@@ -220,7 +240,10 @@ class ConvLSTMAutoencoder(AutoencoderBase):
                 channels, hidden, cfg.kernel_size, peephole=cfg.peephole, size=(res, res),
                 fuse_gates=cfg.fuse_gates))
             channels = hidden
-        self.head = Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
+        self.head = (
+            LineHead(channels, n_lines, cfg.head_kernel) if cfg.head == "per_line"
+            else Conv2d(channels, 1, cfg.head_kernel, padding=cfg.head_kernel // 2)
+        )
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x (B, L, C, H, W) -> (mu, logvar or None); see :class:`ModelOutput` for shapes."""
@@ -246,6 +269,8 @@ class ConvLSTMAutoencoder(AutoencoderBase):
             if self.cfg.factor > 1:
                 seq = per_step(lambda s: resample(self.cfg, s, up=True), seq)
             seq, _ = layer(seq)
+        if isinstance(self.head, LineHead):
+            return self.head(seq)
         return per_step(self.head, seq).contiguous()
 
 

@@ -72,6 +72,12 @@ class ModelConfig(StrictModel):
     head_kernel: int = Field(1, ge=1)
     """Odd kernel of the per-step output convolution (decoder hidden -> 1 channel)."""
 
+    head: Literal["shared", "per_line"] = "shared"
+    """Output convolution of the ConvLSTM decoder: ``shared`` by every line (step), or
+    ``per_line``: each line has its own weights and bias, so that the decoder's state maps to
+    each line's flux through that line's own weights (the decoder need not count steps to
+    give lines different levels)."""
+
     activation: Literal["relu", "gelu", "silu"] = "gelu"
     """Non-linearity after the stem and the ``conv2d`` convolutions."""
 
@@ -97,6 +103,8 @@ class ModelConfig(StrictModel):
             raise ValueError("latent = 'vector' needs latent_dim")
         if self.kind == "conv2d" and self.latent_source != "hidden":
             raise ValueError("conv2d has no cell state: set latent_source = 'hidden'")
+        if self.kind == "conv2d" and self.head != "shared":
+            raise ValueError("head is a ConvLSTM option (conv2d has one output per line already)")
         if self.kind == "conv2d" and self.mask_channel:
             raise ValueError("mask_channel is a ConvLSTM option (conv2d reads lines as channels)")
         return self

@@ -191,3 +191,26 @@ def test_mask_channel_reads_the_validity_mask():
         model(x.unsqueeze(2))
     with pytest.raises(ValueError, match="mask_channel is a ConvLSTM option"):
         ModelConfig(kind="conv2d", mask_channel=True)
+
+
+def test_per_line_head_gives_each_line_its_own_weights():
+    from linecube.models.autoencoder import LineHead
+
+    torch.manual_seed(0)
+    head = LineHead(channels=3, n_lines=4, kernel=1)
+    seq = torch.randn(2, 4, 3, 5, 5)
+    out = head(seq)
+    assert out.shape == (2, 4, 1, 5, 5)
+    weight, bias = head.conv.weight.detach(), head.conv.bias.detach()  # (4, 3, 1, 1), (4,)
+    expected = torch.einsum("blchw,lc->blhw", seq, weight[:, :, 0, 0]) + bias[None, :, None, None]
+    torch.testing.assert_close(out[:, :, 0], expected)
+    # the same decoder state at every step still gives each line its own level
+    same = seq[:, :1].expand(-1, 4, -1, -1, -1)
+    levels = head(same)[0, :, 0, 2, 2]
+    assert len(set(levels.tolist())) == 4
+    cfg = ModelConfig(hidden=[4, 6], head="per_line", head_kernel=3)
+    model = build_model(cfg, n_lines=5, size=8)
+    model(torch.randn(2, 5, 1, 8, 8)).recon.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="head is a ConvLSTM option"):
+        ModelConfig(kind="conv2d", head="per_line")
