@@ -68,8 +68,10 @@ def train_fold(store: Path, run_dir: Path, seed: int, fold: int, args) -> Path:
     return model_path
 
 
-def held_out_scores(store_path: Path, model_path: Path, out: Path, n_components: int, seed: int):
-    """Embed and score with one fold model; baselines fitted on its training galaxies.
+def held_out_scores(store_path: Path, model_path: Path, out: Path, n_components: int, seed: int,
+                    residual: str):
+    """Embed and score with one fold model (calibrated ``residual``: shape or flux); baselines
+    fitted on its training galaxies.
 
     Returns:
         The catalogue rows of the fold's held-out galaxies (scores, split, latents ``mu``).
@@ -88,7 +90,8 @@ def held_out_scores(store_path: Path, model_path: Path, out: Path, n_components:
         catalogue.is_file() and "score_ratio_iforest" in pd.read_parquet(catalogue),
     ):
         loaded = load_model(model_path)
-        embed(loaded.model, store, out, EmbedConfig(batch_size=64), model_path=model_path,
+        embed(loaded.model, store, out, EmbedConfig(batch_size=64, residual=residual),
+              model_path=model_path,
               model_store_meta=loaded.store_meta, progress=False)
         adir = AnalysisDir(out)
         fit = np.flatnonzero(adir.catalogue()["split"] == "train")
@@ -247,6 +250,8 @@ def main() -> None:
     parser.add_argument("--preset", default="default", help="training preset or config file")
     parser.add_argument("-o", "--override", action="append",
                         help="training setting KEY=VALUE (repeatable), e.g. loss.ivar_weighting=true")
+    parser.add_argument("--residual", choices=["shape", "flux"], default="shape",
+                        help="what the calibrated scores measure (linecube embed --residual)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--max-train-minutes", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -275,7 +280,7 @@ def main() -> None:
         for fold in (0, 1):
             model = train_fold(store, out / f"run_s{seed}_f{fold}", seed, fold, args)
             analysis = out / f"analysis_s{seed}_f{fold}"
-            part = held_out_scores(store, model, analysis, 16, seed)
+            part = held_out_scores(store, model, analysis, 16, seed, args.residual)
             if bpt is None:
                 if step("bpt", "bpt_class" in pd.read_parquet(analysis / "catalogue.parquet")):
                     run_bpt(analysis, progress=False)

@@ -11,6 +11,19 @@ clipped at 25, so that the few anomalous spaxels of the calibration galaxies can
 A perfect model of a normal galaxy then gives z ~ N(0, 1) whatever the galaxy's brightness or
 S/N.
 
+Two residuals (``ResidualCalibration.residual``):
+
+* ``flux``: r = u - u_hat, as above.
+* ``shape`` (the default of ``linecube embed``): the line *ratios* of each spaxel against the
+  model's. The reconstruction is first scaled to the spaxel's own brightness,
+  a = sum_l u_l u_hat_l / V_l / sum_l u_hat_l^2 / V_l over the untied lines (V_l = 1 / ivar_u +
+  sigma_model^2 of the flux residual), and r = u - a u_hat. A clump or a gradient of a normal
+  galaxy that the model draws too faint or too bright scales every line alike and leaves no
+  shape residual; an AGN nucleus, a shock or an extreme-[OIII] starburst changes the ratios
+  and does. Each r is divided by sqrt(V_shape (1 - h_l)), where h_l is the line's leverage on
+  a (the share of the fit it carries) and V_shape uses a sigma_model fitted to the shape
+  residuals of the calibration galaxies.
+
 The calibration is fitted on normal data the network did not train on (the validation
 galaxies of its run) and saved with the model; it is never refitted on the galaxies being
 ranked. It also holds the reference distribution of every galaxy-level statistic on the
@@ -39,15 +52,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from linecube.lines import FWHM_TO_SIGMA, TIED_LINES
 
 Z2_CLIP = 25.0  # z^2 is clipped here when fitting, so rare anomalous spaxels cannot set the scale
 CHI2_1_CLIPPED_MEAN = 0.99998  # E[min(chi2_1, 25)]: the fitted target, 1 - 2e-5
 DEFAULT_PSF_FWHM = 2.5  # arcsec, MaNGA's median reconstructed PSF in g (Law et al. 2016)
+MIN_FREEDOM = 0.05  # floor of 1 - leverage: a line that carries the whole amplitude fit
 
 
 class ResidualCalibration(BaseModel):
@@ -57,7 +72,11 @@ class ResidualCalibration(BaseModel):
         lines: line names in tensor order.
         level_edges: per line, interior edges of the u_hat bins (u = flux / scale) (n_level - 1 values).
         noise_edges: per line, interior edges of the log10(1 / ivar_u) bins (n_noise - 1).
-        model_var: per line, (n_level, n_noise) sigma_model^2 in u units squared.
+        model_var: per line, (n_level, n_noise) sigma_model^2 of the flux residual, in u units
+            squared.
+        residual: ``flux`` or ``shape`` (see the module docstring): what ``z`` measures.
+        shape_var: per line, (n_level, n_noise) sigma_model^2 of the shape residual on the same
+            bins (``shape`` only; empty for ``flux``).
         reference: statistic name -> [intercept, slope_floor, slope_coverage, scale] of its
             trend with noise floor and coverage on the calibration galaxies.
         n_galaxies: calibration galaxies.
@@ -70,9 +89,18 @@ class ResidualCalibration(BaseModel):
     level_edges: list[list[float]]
     noise_edges: list[list[float]]
     model_var: list[list[list[float]]]
+    residual: Literal["flux", "shape"] = "flux"
+    shape_var: list[list[list[float]]] = Field(default_factory=list)
     reference: dict[str, list[float]] = Field(default_factory=dict)
     n_galaxies: int = 0
     n_spaxels: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_tables(self) -> ResidualCalibration:
+        if self.residual == "shape" and len(self.shape_var) != len(self.lines):
+            raise ValueError(f"a shape calibration needs shape_var for each of the "
+                             f"{len(self.lines)} lines, got {len(self.shape_var)}")
+        return self
 
     @property
     def untied(self) -> np.ndarray:
@@ -102,9 +130,16 @@ def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def expected_variance(
-    recon: np.ndarray, ivar: np.ndarray, weight: np.ndarray, cal: ResidualCalibration
+    recon: np.ndarray,
+    ivar: np.ndarray,
+    weight: np.ndarray,
+    cal: ResidualCalibration,
+    tables: list[list[list[float]]] | None = None,
 ) -> np.ndarray:
-    """1 / ivar + sigma_model^2 for every spaxel, (B, L, H, W); NaN where weight is 0."""
+    """1 / ivar + sigma_model^2 for every spaxel, (B, L, H, W); NaN where weight is 0.
+
+    ``tables`` are the per-line sigma_model^2 tables on the calibration's bins
+    (default ``cal.model_var``, the flux residual's)."""
     valid = weight > 0
     with np.errstate(divide="ignore"):
         noise = np.where(valid, 1.0 / np.where(valid, ivar, 1.0), np.nan)
@@ -114,7 +149,7 @@ def expected_variance(
         ok = valid[:, li]
         lvl = _bin_index(recon[:, li][ok], np.asarray(cal.level_edges[li]))
         nse = _bin_index(np.log10(v[ok]), np.asarray(cal.noise_edges[li]))
-        table = np.asarray(cal.model_var[li])
+        table = np.asarray((cal.model_var if tables is None else tables)[li])
         line_out = np.full(v.shape, np.nan)
         line_out[ok] = v[ok] + table[lvl, nse]
         out[:, li] = line_out
@@ -128,17 +163,52 @@ def residual_z(
     weight: np.ndarray,
     cal: ResidualCalibration,
 ) -> np.ndarray:
-    """Calibrated residuals (x - recon) / sqrt(1 / ivar + sigma_model^2).
+    """Calibrated residuals: (x - recon) / sqrt(1 / ivar + sigma_model^2), or the shape
+    residual of :func:`shape_residual` in its own units, as ``cal.residual`` says.
 
     Args:
-        x, recon, ivar, weight: (B, L, H, W) in network units.
+        x, recon, ivar, weight: (B, L, H, W) in the same units.
         cal: the calibration.
 
     Returns:
         (B, L, H, W) float64, NaN where weight is 0.
     """
+    x = x.astype(np.float64)
     var = expected_variance(recon, ivar, weight, cal)
-    return (x.astype(np.float64) - recon) / np.sqrt(var)
+    if cal.residual == "flux":
+        return (x - recon) / np.sqrt(var)
+    r, freedom = shape_residual(x, recon, var, weight, cal.untied)
+    return r / np.sqrt(expected_variance(recon, ivar, weight, cal, cal.shape_var) * freedom)
+
+
+def shape_residual(
+    x: np.ndarray, recon: np.ndarray, var: np.ndarray, weight: np.ndarray, untied: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The residual of each spaxel's line ratios: x - a recon, with the amplitude a fitted.
+
+    a = sum_l x_l recon_l / var_l / sum_l recon_l^2 / var_l over the valid ``untied`` lines of
+    the spaxel (0 where they have no reconstructed flux). Its fit absorbs one degree of
+    freedom, shared by the lines in proportion to their leverage h_l = (recon_l^2 / var_l) /
+    sum_l recon_l^2 / var_l; the residual of a line with leverage h has variance var (1 - h).
+
+    Args:
+        x, recon, var, weight: (B, L, H, W); ``var`` the flux residual's expected variance.
+        untied: (L,) bool, lines that enter the fit.
+
+    Returns:
+        ``(r, freedom)``, both (B, L, H, W): the residual and 1 - h, at least
+        ``MIN_FREEDOM`` (1 for lines outside the fit).
+    """
+    fit = (weight > 0) & untied[None, :, None, None]
+    precision = np.where(fit, 1.0 / np.where(fit, var, 1.0), 0.0)
+    model = np.where(fit, recon, 0.0)
+    information = (precision * model**2).sum(axis=1, keepdims=True)
+    has_fit = information > 0
+    safe = np.where(has_fit, information, 1.0)
+    amplitude = np.where(has_fit, (precision * model * np.where(fit, x, 0.0)).sum(
+        axis=1, keepdims=True) / safe, 0.0)
+    leverage = np.where(has_fit, precision * model**2 / safe, 0.0)
+    return x - amplitude * recon, np.clip(1.0 - leverage, MIN_FREEDOM, 1.0)
 
 
 def psf_sigma_pixels(psf_fwhm: np.ndarray, pixel_scale: float) -> np.ndarray:
@@ -298,6 +368,7 @@ def fit_model_variance(
     resid2: np.ndarray,
     n_level: int,
     n_noise: int,
+    edges: tuple[list[float], list[float]] | None = None,
 ) -> tuple[list[float], list[float], list[list[float]]]:
     """sigma_model^2 of one line on a (level, noise) grid of quantile bins.
 
@@ -310,14 +381,18 @@ def fit_model_variance(
         noise_var: (S,) 1 / ivar.
         resid2: (S,) squared residual.
         n_level, n_noise: bins along each axis.
+        edges: interior (level, log10 noise) edges to use instead of quantiles.
 
     Returns:
         ``(level_edges, noise_edges, model_var)`` with interior edges and an
         (n_level, n_noise) table.
     """
-    level_edges = np.unique(np.quantile(recon, np.linspace(0, 1, n_level + 1)[1:-1]))
     log_noise = np.log10(noise_var)
-    noise_edges = np.unique(np.quantile(log_noise, np.linspace(0, 1, n_noise + 1)[1:-1]))
+    if edges is None:
+        level_edges = np.unique(np.quantile(recon, np.linspace(0, 1, n_level + 1)[1:-1]))
+        noise_edges = np.unique(np.quantile(log_noise, np.linspace(0, 1, n_noise + 1)[1:-1]))
+    else:
+        level_edges, noise_edges = (np.asarray(e, dtype=np.float64) for e in edges)
     lvl = _bin_index(recon, level_edges)
     nse = _bin_index(log_noise, noise_edges)
     table = np.zeros((len(level_edges) + 1, len(noise_edges) + 1))
@@ -408,15 +483,18 @@ def fit_calibration(
     rows: np.ndarray,
     device,
     batch_size: int = 32,
+    residual: Literal["flux", "shape"] = "shape",
     n_level: int = 8,
     n_noise: int = 8,
     max_spaxels: int = 400_000,
 ) -> ResidualCalibration:
     """Fit the model error and the reference statistics on normal galaxies ``rows``.
 
-    Two passes: the first gathers (u_hat, 1/ivar_u, r^2) of valid spaxels in linear units (at
-    most ``max_spaxels`` per line, an even subsample) and fits ``sigma_model^2`` per line and
-    bin; the second computes the galaxy statistics of the same galaxies and records their
+    Passes over the galaxies (the model is re-run each time, so memory stays bounded): the
+    first gathers (u_hat, 1/ivar_u, r^2) of valid spaxels in linear units (at most
+    ``max_spaxels`` per line, an even subsample) and fits the flux residual's
+    ``sigma_model^2`` per line and bin; for ``shape`` a second fits the shape residual's on the
+    same bins; the last computes the galaxy statistics of the same galaxies and records their
     reference (:func:`robust_reference`).
 
     Args:
@@ -425,6 +503,7 @@ def fit_calibration(
         rows: calibration galaxies (store rows); the model must not have trained on them.
         device: torch device.
         batch_size: galaxies per forward pass.
+        residual: ``shape`` or ``flux`` (see the module docstring).
         n_level, n_noise: bins of reconstructed level and of noise per line.
         max_spaxels: spaxels kept per line for the fit.
 
@@ -438,32 +517,80 @@ def fit_calibration(
         raise ConfigError(f"the residual calibration needs at least 3 validation galaxies, got "
                           f"{len(rows)}: raise data.val_fraction or train on more galaxies")
     lines = list(store.meta.lines)
-    samples: list[list[np.ndarray]] = [[] for _ in lines]
-    for start in range(0, len(rows), batch_size):
-        data = reconstruct(model, store, rows[start : start + batch_size], device)
-        valid = data["weight"] > 0
-        for li in range(len(lines)):
-            ok = valid[:, li]
-            r2 = (data["u"][:, li][ok] - data["u_hat"][:, li][ok]) ** 2
-            samples[li].append(np.stack([data["u_hat"][:, li][ok], 1.0 / data["ivar_u"][:, li][ok],
-                                         r2]))
-    level_edges, noise_edges, model_var, counts = [], [], [], []
-    for li in range(len(lines)):
-        s = np.concatenate(samples[li], axis=1) if samples[li] else np.zeros((3, 0))
-        if s.shape[1] > max_spaxels:
-            s = s[:, np.linspace(0, s.shape[1] - 1, max_spaxels).astype(np.int64)]
-        counts.append(int(s.shape[1]))
+
+    def flux_r2(data):
+        return (data["u"] - data["u_hat"]) ** 2
+
+    samples = _residual_samples(model, store, rows, device, batch_size, flux_r2, max_spaxels)
+    level_edges, noise_edges, model_var = [], [], []
+    for s in samples:
         if s.shape[1] == 0:
             level_edges.append([]), noise_edges.append([]), model_var.append([[0.0]])
             continue
         le, ne, table = fit_model_variance(s[0], s[1], s[2], n_level, n_noise)
         level_edges.append(le), noise_edges.append(ne), model_var.append(table)
     cal = ResidualCalibration(lines=lines, level_edges=level_edges, noise_edges=noise_edges,
-                              model_var=model_var, n_galaxies=len(rows), n_spaxels=counts)
+                              model_var=model_var, n_galaxies=len(rows),
+                              n_spaxels=[int(s.shape[1]) for s in samples])
+    if residual == "shape":
+        cal = _fit_shape_variance(cal, model, store, rows, device, batch_size, max_spaxels)
     stats = galaxy_scores(model, store, rows, device, cal, batch_size, standardised=False)
     covariates = stats.pop("covariates")
     cal.reference = {name: robust_reference(value, covariates) for name, value in stats.items()}
     return cal
+
+
+def _residual_samples(
+    model, store, rows: np.ndarray, device, batch_size: int, squared_residual, max_spaxels: int
+) -> list[np.ndarray]:
+    """Per line, (3, S) rows u_hat, 1 / ivar_u and ``squared_residual(data)`` (B, L, H, W) of
+    its valid spaxels over ``rows``, evenly subsampled to at most ``max_spaxels``."""
+    n_lines = len(store.meta.lines)
+    parts: list[list[np.ndarray]] = [[] for _ in range(n_lines)]
+    for start in range(0, len(rows), batch_size):
+        data = reconstruct(model, store, rows[start : start + batch_size], device)
+        valid = data["weight"] > 0
+        r2 = squared_residual(data)
+        for li in range(n_lines):
+            ok = valid[:, li]
+            parts[li].append(np.stack([data["u_hat"][:, li][ok],
+                                       1.0 / data["ivar_u"][:, li][ok], r2[:, li][ok]]))
+    samples = []
+    for part in parts:
+        s = np.concatenate(part, axis=1) if part else np.zeros((3, 0))
+        if s.shape[1] > max_spaxels:
+            s = s[:, np.linspace(0, s.shape[1] - 1, max_spaxels).astype(np.int64)]
+        samples.append(s)
+    return samples
+
+
+def shape_squared_residual(data: dict[str, np.ndarray], cal: ResidualCalibration) -> np.ndarray:
+    """r^2 / (1 - h) of the shape residual (:func:`shape_residual`) of ``data`` (``u``,
+    ``u_hat``, ``ivar_u``, ``weight``: (B, L, H, W)), weighted by ``cal``'s flux residual
+    variance: the quantity whose mean the shape residual's sigma_model^2 is fitted to."""
+    var = expected_variance(data["u_hat"], data["ivar_u"], data["weight"], cal)
+    r, freedom = shape_residual(data["u"], data["u_hat"], var, data["weight"], cal.untied)
+    return r**2 / freedom
+
+
+def _fit_shape_variance(
+    cal: ResidualCalibration, model, store, rows: np.ndarray, device, batch_size: int,
+    max_spaxels: int,
+) -> ResidualCalibration:
+    """``cal`` (a fitted flux calibration) made a shape calibration: sigma_model^2 of the shape
+    residual, r^2 / (1 - h) (see :func:`shape_residual`), fitted on the flux table's bins."""
+
+    samples = _residual_samples(model, store, rows, device, batch_size,
+                                lambda data: shape_squared_residual(data, cal), max_spaxels)
+    shape_var = []
+    for li, s in enumerate(samples):
+        if s.shape[1] == 0:
+            shape_var.append([[0.0]])
+            continue
+        edges = (cal.level_edges[li], cal.noise_edges[li])
+        shape_var.append(fit_model_variance(
+            s[0], s[1], s[2], len(edges[0]) + 1, len(edges[1]) + 1, edges=edges)[2])
+    return cal.model_copy(update={"residual": "shape", "shape_var": shape_var})
 
 
 def psf_sigma_of(store, rows: np.ndarray) -> np.ndarray:

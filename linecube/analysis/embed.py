@@ -51,6 +51,10 @@ class EmbedConfig(StrictModel):
         False, description="also write recon.zarr (N, L, H, W), in normalised units")
     error: Literal["l1", "mse"] = Field(
         "l1", description="per-spaxel error: l1 = |x - recon| or mse = (x - recon)^2")
+    residual: Literal["shape", "flux"] = Field(
+        "shape", description="what the calibrated scores measure: shape = each spaxel's line "
+        "ratios against the model's (the reconstruction scaled to the spaxel's brightness), "
+        "flux = the fluxes themselves")
 
 
 def resolve_device(name: str):
@@ -209,6 +213,12 @@ def _residual_calibration(
     """The calibration given, else the one an interrupted pass fitted, else one fitted now on
     the run's validation galaxies; kept in the partial directory until the pass finishes."""
     cal_path = run.partial / CALIBRATION
+    if calibration is not None and calibration.residual != run.cfg.residual:
+        raise ConfigError(
+            f"the calibration given scores the {calibration.residual} residual, but residual = "
+            f"{run.cfg.residual!r}: set residual = {calibration.residual!r} or let embed fit a "
+            "calibration on the run's validation galaxies"
+        )
     if calibration is None and cal_path.is_file():
         calibration = ResidualCalibration.model_validate_json(cal_path.read_text())
     elif calibration is None:
@@ -220,7 +230,7 @@ def _residual_calibration(
                 "analysis of the training store"
             )
         calibration = fit_calibration(
-            run.model, run.store, val_rows, run.device, run.cfg.batch_size
+            run.model, run.store, val_rows, run.device, run.cfg.batch_size, run.cfg.residual
         )
     if not cal_path.is_file():
         atomic_write_bytes(cal_path, calibration.model_dump_json(indent=1).encode())
@@ -387,7 +397,8 @@ def _finalise(run: _EmbedPass, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         model=None if run.model_path is None else str(run.model_path),
         latent_dim=int(dim),
         vae=(latents / "logvar").exists(),
-        calibration=f"{CALIBRATION}: fitted on {run.calibration.n_galaxies} galaxies",
+        calibration=f"{CALIBRATION}: {run.calibration.residual} residual, fitted on "
+        f"{run.calibration.n_galaxies} galaxies",
     )
     shutil.rmtree(partial, ignore_errors=True)
     return cat

@@ -12,6 +12,8 @@ from linecube.analysis.calibrate import (
     read_calibration,
     residual_z,
     robust_reference,
+    shape_residual,
+    shape_squared_residual,
     smooth_map,
     standardise,
 )
@@ -38,7 +40,7 @@ def _observe(rng, noise, n):
     return {"x": x, "recon": recon, "ivar": ivar, "weight": np.ones(x.shape, np.uint8)}
 
 
-def _calibrate(rng):
+def _calibrate(rng, residual="flux"):
     parts = [_observe(rng, noise, 40) for noise in (0.005, 0.02, 0.08, 0.3)]
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     le, ne, mv = [], [], []
@@ -49,6 +51,15 @@ def _calibrate(rng):
         )
         le.append(a), ne.append(b), mv.append(c)
     cal = ResidualCalibration(lines=LINES, level_edges=le, noise_edges=ne, model_var=mv)
+    if residual == "shape":
+        linear = {"u": data["x"], "u_hat": data["recon"], "ivar_u": data["ivar"],
+                  "weight": data["weight"]}
+        r2 = shape_squared_residual(linear, cal)
+        shape_var = [fit_model_variance(data["recon"][:, li].ravel(),
+                                        1 / data["ivar"][:, li].ravel(), r2[:, li].ravel(),
+                                        len(le[li]) + 1, len(ne[li]) + 1, edges=(le[li], ne[li]))[2]
+                     for li in range(len(LINES))]
+        cal = cal.model_copy(update={"residual": "shape", "shape_var": shape_var})
     stats = _stats(data, cal)
     cov = galaxy_covariates(data)
     cal.reference = {k: robust_reference(v, cov) for k, v in stats.items()}
@@ -79,10 +90,11 @@ def test_the_fitted_model_error_is_the_true_one_where_it_dominates():
     assert np.asarray(table).max() < 0.1 * 0.01
 
 
-def test_the_same_galaxies_score_the_same_at_every_noise_level():
+@pytest.mark.parametrize("residual", ["flux", "shape"])
+def test_the_same_galaxies_score_the_same_at_every_noise_level(residual):
     """The S/N test: only the noise changes; the calibrated scores' expectation does not."""
     rng = np.random.default_rng(1)
-    cal = _calibrate(rng)
+    cal = _calibrate(rng, residual)
     z2, peaks, contrasts, l1 = [], [], [], []
     for noise in (0.005, 0.02, 0.08, 0.3):
         data = _observe(np.random.default_rng(2), noise, 60)  # the same truth every time
@@ -98,9 +110,10 @@ def test_the_same_galaxies_score_the_same_at_every_noise_level():
     assert l1[-1] > 5 * l1[0]  # the uncalibrated error grows with the noise
 
 
-def test_a_compact_anomaly_stands_out_in_the_peak_not_in_the_mean():
+@pytest.mark.parametrize("residual", ["flux", "shape"])
+def test_a_compact_anomaly_stands_out_in_the_peak_not_in_the_mean(residual):
     rng = np.random.default_rng(3)
-    cal = _calibrate(rng)
+    cal = _calibrate(rng, residual)
     data = _observe(np.random.default_rng(4), 0.02, 40)
     data["x"][0, 2, 5:7, 5:7] += 0.3  # a nucleus of 4 spaxels in [OIII] 5008 only
     stats = _standardised(data, cal)
@@ -174,3 +187,43 @@ def test_the_reference_removes_a_trend_with_the_noise_floor():
     assert ref[1] == pytest.approx(1.5, abs=0.05) and ref[3] == pytest.approx(0.1, rel=0.3)
     z = standardise(values, cov, ref)
     assert abs(np.median(z[5:])) < 0.2 and z[:5].min() > 100
+
+
+def test_shape_residual_by_hand():
+    recon = np.array([1.0, 2.0, 9.0, 4.0]).reshape(1, 4, 1, 1)  # line 2 (OIII-4960) tied
+    var = np.array([1.0, 4.0, 1.0, 16.0]).reshape(1, 4, 1, 1)
+    weight = np.ones((1, 4, 1, 1))
+    untied = np.array([True, True, False, True])
+    x = 3.0 * recon  # the same ratios, 3x brighter: no shape residual in the fitted lines
+    r, freedom = shape_residual(x, recon, var, weight, untied)
+    assert np.allclose(r[0, :, 0, 0], 0.0)
+    # information recon^2 / var: 1, 1, -, 1 -> leverage 1/3 each; the tied line is not fitted
+    assert np.allclose(freedom[0, :, 0, 0], [2 / 3, 2 / 3, 1.0, 2 / 3])
+    x[0, 0] += 3.0  # one line off: x = [6, 6, 27, 12]
+    r, _ = shape_residual(x, recon, var, weight, untied)
+    a = (6.0 * 1.0 / 1.0 + 6.0 * 2.0 / 4.0 + 12.0 * 4.0 / 16.0) / 3.0  # = 4
+    assert np.allclose(r[0, :, 0, 0], [6.0 - a, 6.0 - 2 * a, 27.0 - 9 * a, 12.0 - 4 * a])
+    weight[0, 1] = 0  # a masked line leaves the fit
+    _, freedom = shape_residual(x, recon, var, weight, untied)
+    assert np.allclose(freedom[0, [0, 3], 0, 0], [0.5, 0.5])
+
+
+def test_a_galaxy_drawn_too_bright_has_no_shape_excess_but_changed_ratios_do():
+    rng = np.random.default_rng(10)
+    flux, shape = _calibrate(rng, "flux"), _calibrate(np.random.default_rng(10), "shape")
+    data = _observe(np.random.default_rng(11), 0.02, 3)
+    data["x"][0] *= 1.5  # every line 50 % brighter than the model draws it
+    data["x"][1, 2] *= 1.5  # [OIII] alone 50 % brighter: a changed ratio
+    mean_z2 = {name: np.nanmean(residual_z(data["x"], data["recon"], data["ivar"],
+                                           data["weight"], cal)[:, cal.untied] ** 2, axis=(1, 2, 3))
+               for name, cal in (("flux", flux), ("shape", shape))}
+    # brightness alone: the shape residual keeps only the model's own error, scaled by 1.5
+    assert mean_z2["flux"][0] > 6 and mean_z2["shape"][0] < 1.5**2 * 1.1
+    assert mean_z2["shape"][1] > 10 * mean_z2["shape"][2]  # the ratio change stands out
+    assert abs(mean_z2["shape"][2] - 1) < 0.2  # the normal galaxy
+
+
+def test_a_shape_calibration_needs_its_tables():
+    with pytest.raises(ValueError, match="shape_var for each of the 1 lines"):
+        ResidualCalibration(lines=["Ha-6564"], level_edges=[[]], noise_edges=[[]],
+                            model_var=[[[0.0]]], residual="shape")

@@ -9,7 +9,7 @@ from analysis_fixtures import LINES, TinyModel
 from astropy.table import Table
 
 from linecube.analysis.embed import PARTIAL, EmbedConfig, embed, embed_columns, spaxel_error
-from linecube.errors import CompatibilityError
+from linecube.errors import CompatibilityError, ConfigError
 from linecube.models import ModelOutput
 from linecube.store import StoreMeta
 
@@ -161,3 +161,19 @@ def test_embed_columns_weighted_means_and_calibrated_stats():
     np.testing.assert_allclose(cols["score_recon_b"], [2.0, np.nan])
     np.testing.assert_allclose(cols["score_resid_peak"], [5.0, np.nan])
     np.testing.assert_allclose(cols["score_line_b"], [-0.5, np.nan])
+
+
+def test_embed_fits_the_residual_it_is_asked_for_and_rejects_another(store, tmp_path, calibration):
+    assert calibration.residual == "shape"  # fit_calibration's default
+    assert [np.shape(t) for t in calibration.shape_var] == [np.shape(t) for t in calibration.model_var]
+    flux_cfg = EmbedConfig(residual="flux")
+    with pytest.raises(ConfigError, match="scores the shape residual, but residual = 'flux'"):
+        embed(TinyModel(), store, tmp_path / "a", flux_cfg, progress=False, calibration=calibration)
+    flux = calibration.model_copy(update={"residual": "flux", "shape_var": []})
+    cat = embed(TinyModel(), store, tmp_path / "a", flux_cfg, progress=False, calibration=flux)
+    shaped = embed(TinyModel(), store, tmp_path / "b", progress=False, calibration=calibration)
+    # the same model and galaxies, two residuals: different scores
+    assert not np.allclose(cat["score_resid_mean"], shaped["score_resid_mean"])
+    info = json.loads((tmp_path / "b" / "analysis.json").read_text())
+    assert info["calibration"].startswith("calibration.json: shape residual")
+    assert info["steps"]["embed"]["settings"]["residual"] == "shape"
