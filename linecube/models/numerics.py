@@ -70,12 +70,13 @@ def relative_error(got: Tensor, want: Tensor) -> float:
 
 
 class ConvShape(NamedTuple):
-    """A stride-1 square convolution: channels, kernel size and zero padding."""
+    """A stride-1 square convolution: channels, kernel size, zero padding and groups."""
 
     in_channels: int
     out_channels: int
     kernel: int
     padding: int
+    groups: int = 1
 
 
 def conv_shapes(model: nn.Module) -> tuple[ConvShape, ...]:
@@ -84,8 +85,9 @@ def conv_shapes(model: nn.Module) -> tuple[ConvShape, ...]:
     shapes = set()
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
-            out, cin, k, _ = module.weight.shape
-            shapes.add(ConvShape(cin, out, k, module.padding[0]))
+            out, cin_per_group, k, _ = module.weight.shape
+            shapes.add(ConvShape(cin_per_group * module.groups, out, k, module.padding[0],
+                                 module.groups))
         elif isinstance(module, ConvLSTMCell):
             for weight in (module.weight_x, module.weight_h):
                 if weight is not None:
@@ -107,19 +109,21 @@ def conv_errors(shape: ConvShape, dtype: torch.dtype, reference: torch.dtype,
         error and the reduction length to give :func:`tolerance`.
     """
     gen = torch.Generator().manual_seed(seed)
-    cin, cout, k, pad = shape
+    cin, cout, k, pad, groups = shape
+    per_group = cin // groups
     out_size = size + 2 * pad - k + 1
     operands = (torch.randn(images, cin, size, size, generator=gen),
-                torch.randn(cout, cin, k, k, generator=gen) / math.sqrt(cin * k * k),
+                torch.randn(cout, per_group, k, k, generator=gen) / math.sqrt(per_group * k * k),
                 torch.randn(images, cout, out_size, out_size, generator=gen))
     results = []
     for dt in (dtype, reference):
         x, w, g = (t.to(dtype).to(dt).contiguous(memory_format=torch.channels_last)
                    for t in operands)
         d_x, d_w, _ = torch.ops.aten.convolution_backward(
-            g, x, w, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, [True, True, False])
-        results.append((F.conv2d(x, w, padding=pad), d_x, d_w))
-    terms = (cin * k * k, cout * k * k, images * out_size * out_size)
+            g, x, w, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], groups,
+            [True, True, False])
+        results.append((F.conv2d(x, w, padding=pad, groups=groups), d_x, d_w))
+    terms = (per_group * k * k, cout // groups * k * k, images * out_size * out_size)
     return {name: (relative_error(got, want), n) for name, got, want, n in zip(
         ("forward", "data", "weight"), *results, terms, strict=True)}
 
@@ -147,8 +151,9 @@ def _bf16_failures(shapes: tuple[ConvShape, ...]) -> tuple[str, ...]:
     for shape in shapes:
         for name, (error, terms) in conv_errors(shape, torch.bfloat16, torch.float32).items():
             if not error <= tolerance(torch.bfloat16, terms):  # NaN fails too
+                grouped = f" in {shape.groups} groups" if shape.groups > 1 else ""
                 failures.append(f"{shape.in_channels}->{shape.out_channels} "
-                                f"{shape.kernel}x{shape.kernel} {name}: relative error "
+                                f"{shape.kernel}x{shape.kernel}{grouped} {name}: relative error "
                                 f"{error:.3g} (tolerance {tolerance(torch.bfloat16, terms):.2g})")
     return tuple(failures)
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from linecube.errors import NumericsError
-from linecube.models import build_model, numerics
+from linecube.models import ModelConfig, build_model, numerics
 from linecube.models.gates import (
     GateInputs,
     fused_pointwise,
@@ -159,3 +159,14 @@ def test_startup_check_names_the_wrong_convolution_torch_and_cpu(fresh_check, mo
     assert "flags: " in message and 'trainer.precision = "32"' in message
     assert "4->16 3x3 forward: relative error" in message and "data:" not in message
     assert ConvShape(4, 16, 3, 1) in conv_shapes(model)
+
+
+def test_a_grouped_convolution_is_checked_as_it_runs():
+    """The per-line output head is a grouped convolution: its shape keeps the groups, and the
+    check computes it grouped (a wrong grouped kernel would not be caught as an ungrouped one)."""
+    model = build_model(ModelConfig(hidden=[4], head="per_line", head_kernel=3), 5, 8)
+    head = ConvShape(5 * 4, 5, 3, 1, 5)
+    assert head in conv_shapes(model)
+    errors = conv_errors(head, torch.float32, torch.float64)
+    assert all(error <= tolerance(torch.float32, terms) for error, terms in errors.values())
+    assert errors["forward"][1] == 4 * 3 * 3  # terms of one group's reduction
