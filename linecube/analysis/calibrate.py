@@ -483,6 +483,7 @@ def fit_calibration(
     rows: np.ndarray,
     device,
     batch_size: int = 32,
+    *,
     residual: Literal["flux", "shape"] = "shape",
     n_level: int = 8,
     n_noise: int = 8,

@@ -230,7 +230,8 @@ def _residual_calibration(
                 "analysis of the training store"
             )
         calibration = fit_calibration(
-            run.model, run.store, val_rows, run.device, run.cfg.batch_size, run.cfg.residual
+            run.model, run.store, val_rows, run.device, run.cfg.batch_size,
+            residual=run.cfg.residual,
         )
     if not cal_path.is_file():
         atomic_write_bytes(cal_path, calibration.model_dump_json(indent=1).encode())
