@@ -155,8 +155,11 @@ def test_every_earlier_flag_of_the_analysis_verbs_still_works():
                                "--batch-size", "4", "--device", "cpu", "--save-recon",
                                "--error", "mse", "--calibration", "c.json", "--no-progress"])
     assert cfg.model_dump() == {"batch_size": 4, "device": "cpu", "save_recon": True,
-                                "error": "mse"}
+                                "error": "mse", "residual": "shape"}
     assert args.calibration == "c.json"
+    _, cfg = verb_settings(["embed", "--model", "m", "--store", "s", "--out", "o",
+                            "--residual", "flux"])
+    assert cfg.residual == "flux"
     args, cfg = verb_settings(["similar", "a", "8485-1901", "--k", "3", "--metric", "cosine",
                                "--backend", "brute", "--csv", "n.csv"])
     assert cfg.model_dump() == {"k": 3, "metric": "cosine", "backend": "brute"}
