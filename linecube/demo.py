@@ -178,7 +178,8 @@ def _echo_top(demo: _Demo, top: int) -> pd.DataFrame:
     truth = pd.read_parquet(demo.survey / "truth.parquet")[["plateifu", "class"]]
     best = catalogue.sort_values("rank").head(top)
     best = best.merge(truth, on="plateifu", how="left")
-    shown = best[["rank", "plateifu", "score_combined", "score_resid_peak", "score_recon", "class"]]
+    shown = best[["rank", "plateifu", "score_combined", "score_resid_contrast", "score_resid_mean",
+                  "class"]]
     demo.echo("")
     demo.echo(f"Top {top} anomalies (simulated class shown for reference):")
     demo.echo(shown.to_string(index=False))

@@ -20,10 +20,11 @@ from linecube.config import StrictModel
 from linecube.errors import ConfigError
 
 LATENT_DETECTORS = ("iforest", "knn", "lof")
-# The scores of the headline ranking: the calibrated residual peak, which of every score and
-# combination measured by benchmarks/science_check.py found AGN best and tracked the noise
-# least (BENCHMARKS.md, "Science check").
-HEADLINE_SCORES = ("resid_peak",)
+# The scores of the headline ranking: the calibrated shape residual's contrast (compact
+# anomalies: a nucleus unlike its disk) and mean (anomalies that fill their galaxy), the
+# combination that benchmarks/science_check.py found best across the simulated classes and
+# with the least dependence on noise and IFU size (BENCHMARKS.md, "Science check").
+HEADLINE_SCORES = ("resid_contrast", "resid_mean")
 PYOD_DETECTORS = ("ecod", "copod")
 
 
@@ -40,8 +41,8 @@ class ScoreConfig(StrictModel):
     combine: list[str] = Field(
         default_factory=lambda: list(HEADLINE_SCORES),
         description="scores averaged (as robust z-scores) into score_combined; names without "
-        "the score_ prefix, recon being the reconstruction error and resid_peak the "
-        "calibrated residual peak")
+        "the score_ prefix, e.g. recon (the uncalibrated reconstruction error), resid_peak, "
+        "resid_mean or resid_contrast (the calibrated residual statistics)")
     threshold_pct: float = Field(
         99.0, ge=0, le=100,
         description="galaxies with pct_combined >= this are flagged flag_anomaly")
