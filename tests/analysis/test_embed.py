@@ -177,3 +177,14 @@ def test_embed_fits_the_residual_it_is_asked_for_and_rejects_another(store, tmp_
     info = json.loads((tmp_path / "b" / "analysis.json").read_text())
     assert info["calibration"].startswith("calibration.json: shape residual")
     assert info["steps"]["embed"]["settings"]["residual"] == "shape"
+
+
+def test_a_flux_calibration_shares_the_first_pass_and_has_no_shape_tables(store, calibration):
+    from linecube.analysis.calibrate import fit_calibration
+
+    rows = np.arange(len(store) // 2, len(store))  # as the calibration fixture
+    flux = fit_calibration(TinyModel().eval(), store, rows, torch.device("cpu"), residual="flux")
+    assert flux.residual == "flux" and flux.shape_var == []
+    assert flux.model_var == calibration.model_var and flux.level_edges == calibration.level_edges
+    assert set(flux.reference) == set(calibration.reference)
+    assert flux.reference["mean"] != calibration.reference["mean"]  # another residual, scored
